@@ -1,0 +1,25 @@
+# deepfake-rl: does RL fine-tuning generalise better than SFT for SSL speech deepfake detectors?
+# Default target: results/table1.csv. See README.md for the commands that work.
+
+from snakemake.utils import min_version, validate
+
+from deepfake_rl.config import SCHEMA_PATH, validate_config
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate_config(config, source="config")  # readable errors naming the key and the allowed values
+validate(config, str(SCHEMA_PATH))  # Snakemake's own check (also fills schema defaults)
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.data.input,

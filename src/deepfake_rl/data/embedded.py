@@ -1,0 +1,194 @@
+"""The embedded default corpus: real Debian prompt recordings, fakes made from the same prompts,
+and a per-domain channel applied identically to both classes.
+
+A domain recipe (config `corpus.domains.<name>`) says which speakers' prompts it draws (disjoint
+fractions of one seeded shuffle per speaker, so domains never share a recording), which attacks
+make its fakes, which channel chains it applies, how it splits into train/valid/test and whether
+clips are concatenated into long "recordings" (the DFE24 and DEEP-VOICE stand-ins).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from deepfake_rl.data.attacks import ATTACKS, make_fake
+from deepfake_rl.data.audio_io import SAMPLE_RATE, write_wav
+from deepfake_rl.data.channels import apply_channel, normalise_loudness, trim_silence
+from deepfake_rl.data.manifest import MANIFEST_NAME, write_manifest
+from deepfake_rl.data.prompts import Prompt, list_codec2_recordings, list_prompts, load_prompt
+from deepfake_rl.seeding import rng_for
+
+log = logging.getLogger(__name__)
+LEVEL_DBFS = (-30.0, -18.0)   # both classes get a loudness drawn from the same range
+PEAK_LIMIT = 0.99
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One real item of a domain and its paired fake: one prompt, or a sequence of prompts."""
+
+    index: int
+    proportion: str
+    prompts: tuple[Prompt, ...]
+    pauses: tuple[float, ...]   # seconds of silence after each prompt but the last
+
+
+def speaker_prompts(speaker: str) -> list[Prompt]:
+    """All usable prompts of one source speaker (asterisk language code or 'codec2')."""
+    return list_codec2_recordings() if speaker == "codec2" else list_prompts(speaker)
+
+
+def select_prompts(sources: Sequence[dict[str, Any]], seed: int) -> list[Prompt]:
+    """The domain's share of each speaker: a fraction range of a seeded, domain-independent shuffle."""
+    chosen: list[Prompt] = []
+    for source in sources:
+        prompts = speaker_prompts(source["speaker"])
+        order = rng_for(seed, "prompts", source["speaker"]).permutation(len(prompts))
+        low, high = source["fraction"]
+        chosen.extend(prompts[i] for i in order[int(round(low * len(prompts))): int(round(high * len(prompts)))])
+    return chosen
+
+
+def split_counts(total: int, proportions: dict[str, float]) -> dict[str, int]:
+    """Largest-remainder allocation of `total` items to proportions, at least one per non-zero part."""
+    names = list(proportions)
+    raw = np.array([proportions[name] * total for name in names])
+    counts = np.floor(raw).astype(int)
+    for index in np.argsort(-(raw - counts), kind="stable")[: total - counts.sum()]:
+        counts[index] += 1
+    for index, name in enumerate(names):
+        if proportions[name] > 0 and counts[index] == 0 and total >= len(names):
+            counts[index] += 1
+            counts[int(np.argmax(counts))] -= 1
+    return dict(zip(names, counts.tolist()))
+
+
+def plan_clips(recipe: dict[str, Any], size: str, seed: int, domain: str) -> list[Clip]:
+    """Which prompts form each real item, and its train/valid/test part. Deterministic for the seed."""
+    prompts = select_prompts(recipe["sources"], seed)
+    if not prompts:
+        raise ValueError(f"domain {domain!r}: its sources select no prompts")
+    rng = rng_for(seed, "plan", domain)
+    prompts = [prompts[i] for i in rng.permutation(len(prompts))]
+    n_items = recipe["n_real"][size]
+    counts = split_counts(n_items, recipe["proportions"])
+    long = recipe.get("long_recordings")
+    if long is None:
+        if n_items > len(prompts):
+            log.warning("domain %s: %d real clips asked, %d prompts available", domain, n_items, len(prompts))
+            counts = split_counts(len(prompts), recipe["proportions"])
+        parts = [name for name, count in counts.items() for _ in range(count)]
+        return [Clip(i, part, (prompt,), ()) for i, (part, prompt) in enumerate(zip(parts, prompts))]
+    # long recordings: each part draws from its own share of prompts, so no prompt crosses parts
+    prompt_counts = split_counts(len(prompts), recipe["proportions"])
+    clips: list[Clip] = []
+    offset = 0
+    for part, count in counts.items():
+        pool = prompts[offset: offset + prompt_counts[part]]
+        offset += prompt_counts[part]
+        if count and not pool:
+            raise ValueError(f"domain {domain!r}: too few prompts for its {part!r} recordings")
+        cursor = 0
+        for _ in range(count):
+            target = rng.uniform(*long["seconds"])
+            chosen: list[Prompt] = []
+            pauses: list[float] = []
+            seconds = 0.0
+            while seconds < target:
+                prompt = pool[cursor % len(pool)]
+                cursor += 1
+                chosen.append(prompt)
+                seconds += 3.0  # planning estimate; real durations are known only after decoding
+                pause = rng.uniform(*long["pause"])
+                pauses.append(pause)
+                seconds += pause
+            clips.append(Clip(len(clips), part, tuple(chosen), tuple(pauses[:-1])))
+    return clips
+
+
+def compatible_attacks(attacks: Sequence[str], prompts: Sequence[Prompt]) -> list[str]:
+    """Attacks that can fake every prompt of a clip (TTS needs a transcript in a language it reads)."""
+    usable = []
+    for name in attacks:
+        attack = ATTACKS[name]
+        if attack.kind == "tts" and any(
+            p.text is None or (attack.languages is not None and p.language not in attack.languages) for p in prompts
+        ):
+            continue
+        usable.append(name)
+    return usable
+
+
+def _join(waves: Sequence[np.ndarray], pauses: Sequence[float]) -> np.ndarray:
+    pieces: list[np.ndarray] = []
+    for index, wave in enumerate(waves):
+        pieces.append(wave)
+        if index < len(pauses):
+            pieces.append(np.zeros(int(round(pauses[index] * SAMPLE_RATE)), dtype=np.float32))
+    return np.concatenate(pieces).astype(np.float32)
+
+
+def _finish(wave: np.ndarray, chain: Sequence[str], rng: np.random.Generator) -> np.ndarray:
+    """Same level distribution and channel for both classes, then a peak limit."""
+    wave = normalise_loudness(wave, target_dbfs=float(rng.uniform(*LEVEL_DBFS)))
+    wave = apply_channel(wave, chain, rng)
+    peak = float(np.max(np.abs(wave))) if wave.size else 0.0
+    return (wave * (PEAK_LIMIT / peak) if peak > PEAK_LIMIT else wave).astype(np.float32)
+
+
+def _row(clip_id: str, label: str, wave: np.ndarray, attack: str, speaker: str, clip: Clip) -> dict[str, Any]:
+    return {"ID": clip_id, "Label": label, "Duration": round(len(wave) / SAMPLE_RATE, 4), "SampleRate": SAMPLE_RATE,
+            "Path": f"audio/{clip_id}.wav", "Attack": attack, "Speaker": speaker, "Proportion": clip.proportion,
+            "AudioChannel": 1, "AudioEncoding": "PCM_16", "AudioBitSample": 16,
+            "Language": clip.prompts[0].language}
+
+
+def build_domain(domain: str, recipe: dict[str, Any], *, size: str, seed: int, output_dir: str | Path) -> pd.DataFrame:
+    """Generate one domain's audio and manifest into output_dir (built aside, then renamed into place)."""
+    output_dir = Path(output_dir)
+    partial = output_dir.with_name(output_dir.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    (partial / "audio").mkdir(parents=True)
+    clips = plan_clips(recipe, size, seed, domain)
+    real_cache: dict[str, np.ndarray] = {}
+
+    def real_wave(prompt: Prompt) -> np.ndarray:
+        if prompt.prompt_id not in real_cache:
+            real_cache[prompt.prompt_id] = trim_silence(load_prompt(prompt))
+        return real_cache[prompt.prompt_id]
+
+    rows: list[dict[str, Any]] = []
+    for clip in tqdm(clips, desc=f"corpus {domain}", unit="clip"):
+        attacks = compatible_attacks(recipe["attacks"], clip.prompts)
+        if not attacks:
+            raise ValueError(f"domain {domain!r}: no attack in {recipe['attacks']} can fake prompt(s) "
+                             f"{[p.prompt_id for p in clip.prompts]} (TTS needs a transcript in its language)")
+        attack = attacks[clip.index % len(attacks)]
+        rng = rng_for(seed, domain, str(clip.index))
+        reals = [real_wave(p) for p in clip.prompts]
+        fakes = [trim_silence(make_fake(attack, real=r, text=p.text, language=p.language, rng=rng))
+                 for r, p in zip(reals, clip.prompts)]
+        speaker = clip.prompts[0].speaker
+        fake_speaker = speaker if ATTACKS[attack].kind != "tts" else attack
+        for label, waves, name, who in (("real", reals, "-", speaker), ("fake", fakes, attack, fake_speaker)):
+            chain = recipe["channels"][int(rng.integers(len(recipe["channels"])))]
+            wave = _finish(_join(waves, clip.pauses), chain, rng)
+            clip_id = f"{domain}_{label}_{clip.index:04d}"
+            write_wav(partial / "audio" / f"{clip_id}.wav", wave)
+            rows.append(_row(clip_id, label, wave, name, who, clip))
+    manifest = pd.DataFrame(rows)
+    write_manifest(manifest, partial / MANIFEST_NAME)
+    if output_dir.exists():
+        shutil.rmtree(output_dir)
+    os.replace(partial, output_dir)
+    return manifest

@@ -1,0 +1,49 @@
+"""Adapters between Snakemake jobs and the library: each stage reads its inputs, params and outputs
+from the `snakemake` object of a `script:` rule, so no shell command is ever built from config or
+manifest strings, and logs (including progress bars) go to the rule's log file."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+Stage = Callable[[Any], None]
+
+
+def _build_domain(job: Any) -> None:
+    from deepfake_rl.data.embedded import build_domain
+
+    params = job.params
+    build_domain(job.wildcards.domain, dict(params.recipe), size=params.size, seed=params.seed,
+                 output_dir=Path(job.output.corpus))
+
+
+def _segment(job: Any) -> None:
+    from deepfake_rl.data.segment_stage import segment_corpus
+
+    spec = dict(job.params.spec)
+    segment_corpus(Path(job.input.corpus) / "manifest.csv", job.output.store, proportion=spec["proportion"],
+                   max_seconds=spec.get("max_seconds"), random_seconds=spec.get("random_seconds"),
+                   min_seconds=spec.get("min_seconds", 0.0), seed=job.params.seed, dataset=job.wildcards.dataset)
+
+
+STAGES: dict[str, Stage] = {"build_domain": _build_domain, "segment": _segment}
+
+
+def run_stage(job: Any) -> None:
+    """Run the stage named after the job's rule, with stderr and logging sent to its log file."""
+    stage = STAGES[job.rule]
+    log_path = Path(job.log[0]) if job.log else None
+    with contextlib.ExitStack() as stack:
+        stream = sys.stderr
+        if log_path is not None:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            stream = stack.enter_context(open(log_path, "w", encoding="utf-8"))
+            stack.enter_context(contextlib.redirect_stderr(stream))
+        logging.basicConfig(stream=stream, level=logging.INFO, force=True,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        stage(job)

@@ -1,0 +1,111 @@
+"""Segmentation edge cases and the HDF5 store round trip."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from deepfake_rl.data.audio_io import SAMPLE_RATE, write_wav
+from deepfake_rl.data.manifest import write_manifest
+from deepfake_rl.data.segment import fixed_bounds, random_bounds
+from deepfake_rl.data.segment_stage import segment_corpus
+from deepfake_rl.data.store import Segment, WaveformDataset, collate_padded, read_store_manifest, write_store
+
+
+def test_exact_multiple_gives_equal_chunks_and_no_empty_tail():
+    assert fixed_bounds(12, 4) == [(0, 4), (4, 8), (8, 12)]
+
+
+def test_last_shorter_chunk_is_kept():
+    assert fixed_bounds(10, 4) == [(0, 4), (4, 8), (8, 10)]
+
+
+def test_clip_shorter_than_max_is_one_segment():
+    assert fixed_bounds(3, 4) == [(0, 3)]
+    assert fixed_bounds(7, None) == [(0, 7)]
+
+
+def test_empty_clip_has_no_segment():
+    assert fixed_bounds(0, 4) == []
+    assert random_bounds(0, 2, 5, np.random.default_rng(0)) == []
+
+
+def test_min_samples_drops_only_the_too_short_tail():
+    assert fixed_bounds(9, 4, min_samples=2) == [(0, 4), (4, 8)]
+    assert fixed_bounds(1, 4, min_samples=2) == []
+
+
+def test_random_bounds_cover_in_order_within_limits_and_are_seeded():
+    bounds = random_bounds(1000, 30, 100, np.random.default_rng(1))
+    assert bounds[0][0] == 0
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+    assert all(30 <= end - start <= 100 for start, end in bounds)
+    assert 1000 - bounds[-1][1] < 30
+    assert bounds == random_bounds(1000, 30, 100, np.random.default_rng(1))
+
+
+def _segments(lengths: list[int]) -> list[Segment]:
+    rng = np.random.default_rng(0)
+    return [Segment(waveform=rng.standard_normal(n).astype(np.float32), id=f"u{i}", source_id=f"s{i}",
+                    label=i % 2, attack="-" if i % 2 else "world", speaker="spk", language="en", start=0.0)
+            for i, n in enumerate(lengths)]
+
+
+def test_store_round_trip_and_dataset(tmp_path):
+    segments = _segments([1600, 800, 3200])
+    path = tmp_path / "set.h5"
+    assert write_store(path, segments, {"dataset": "set", "max_seconds": None}) == 3
+    table = read_store_manifest(path)
+    assert list(table["id"]) == ["u0", "u1", "u2"]
+    assert list(table["label"]) == [0, 1, 0]
+    assert np.allclose(table["duration"], [0.1, 0.05, 0.2])
+    with h5py.File(path) as handle:
+        assert handle.attrs["sample_rate"] == SAMPLE_RATE
+        assert handle.attrs["max_seconds"] == "null"
+    dataset = WaveformDataset(path)
+    for index, segment in enumerate(segments):
+        wave, label, position = dataset[index]
+        assert torch.equal(wave, torch.from_numpy(segment.waveform))
+        assert (label, position) == (segment.label, index)
+    batch = next(iter(DataLoader(dataset, batch_size=3, collate_fn=collate_padded)))
+    assert batch["waveform"].shape == (3, 3200)
+    assert batch["lengths"].tolist() == [1600, 800, 3200]
+    assert torch.all(batch["waveform"][1, 800:] == 0)
+
+
+def test_dataset_crops_long_waveforms(tmp_path):
+    path = tmp_path / "set.h5"
+    write_store(path, _segments([1000, 300]), {})
+    dataset = WaveformDataset(path, crop_samples=400, random_crop=True, seed=3)
+    assert len(dataset[0][0]) == 400 and len(dataset[1][0]) == 300
+    assert dataset.lengths().tolist() == [400, 300]
+
+
+def test_segment_corpus_writes_dfe24_style_chunks(tmp_path):
+    durations = {"a": 10.0, "b": 4.0, "c": 2.5}
+    rows = []
+    (tmp_path / "audio").mkdir()
+    for number, (name, seconds) in enumerate(durations.items()):
+        wave = 0.1 * np.sin(np.arange(int(seconds * SAMPLE_RATE)) * 0.05 * (number + 1)).astype(np.float32)
+        write_wav(tmp_path / "audio" / f"{name}.wav", wave)
+        rows.append({"ID": name, "Label": "real" if number % 2 else "fake", "Duration": seconds,
+                     "SampleRate": SAMPLE_RATE, "Path": f"audio/{name}.wav", "Attack": "-", "Speaker": "s",
+                     "Proportion": "test", "AudioChannel": 1, "AudioEncoding": "PCM_16", "AudioBitSample": 16,
+                     "Language": "en"})
+    write_manifest(pd.DataFrame(rows), tmp_path / "manifest.csv")
+    out = tmp_path / "store.h5"
+    count = segment_corpus(tmp_path / "manifest.csv", out, proportion="test", max_seconds=4, dataset="t")
+    table = read_store_manifest(out)
+    assert count == 5  # a: 4+4+2, b: exactly 4, c: shorter than max
+    assert list(table["id"]) == ["a_000", "a_001", "a_002", "b", "c"]
+    assert np.allclose(table["duration"], [4, 4, 2, 4, 2.5])
+    assert np.allclose(table["start"], [0, 4, 8, 0, 0])
+    assert list(table["source_id"]) == ["a", "a", "a", "b", "c"]
+    assert not list(tmp_path.glob("*.part"))
+    with pytest.raises(ValueError, match="no clips with Proportion 'train'"):
+        segment_corpus(tmp_path / "manifest.csv", tmp_path / "x.h5", proportion="train", dataset="t")
+    assert not (tmp_path / "x.h5").exists()
