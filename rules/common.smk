@@ -36,3 +36,73 @@ def test_set_names():
 
 def store_path(dataset):
     return f"{DATA}/stores/{dataset}.h5"
+
+
+# ---- models, fine-tuning and evaluation -------------------------------------------------------
+
+RUNS = "results/runs"
+ON_GPU = str(config.get("device", "cpu")).startswith("cuda")
+GPU = 1 if ON_GPU else 0  # declared by GPU rules, so `--resources gpu=N` caps concurrent GPU jobs
+
+MODEL_CODE = src("models/spec.py", "models/detector.py", "models/checkpoint.py")
+TRAIN_CODE = src("train/loop.py", "scoring.py", "metrics.py", "methods/base.py", "methods/__init__.py")
+
+
+def models():
+    return list(config.get("models", {}))
+
+
+def methods():
+    return list(config.get("methods", {}))
+
+
+def method_cfg(method):
+    return config["methods"][method]
+
+
+def method_code(method):
+    """The source module of a method's loss family: editing it reruns that method's jobs only."""
+    loss = method_cfg(method)["loss"]
+    return [] if loss == "none" else src(f"methods/{loss}.py")
+
+
+def seeds(method):
+    """Fine-tuned methods run once per seed; `none` (the initial checkpoint itself) once."""
+    return [0] if method_cfg(method)["loss"] == "none" else config["finetune"]["seeds"]
+
+
+def init_checkpoint(wildcards):
+    return f"{DATA}/models/{wildcards.model}/{method_cfg(wildcards.method)['init']}.safetensors"
+
+
+def uses_cache():
+    return config["finetune"]["freeze"] != "none"
+
+
+def features(model, init, dataset):
+    """The trainable part's input for a dataset: the frozen-prefix cache, or the waveform store."""
+    return f"{DATA}/features/{model}/{init}/{dataset}.h5" if uses_cache() else store_path(dataset)
+
+
+def method_features(dataset):
+    def lookup(wildcards):
+        return features(wildcards.model, method_cfg(wildcards.method)["init"], dataset)
+
+    return lookup
+
+
+def run_dir(model, method, seed):
+    return f"{RUNS}/{model}/{method}/seed{seed}"
+
+
+def scored_checkpoint(wildcards):
+    """A fine-tuned run's best checkpoint, or the initial checkpoint for method `none`."""
+    if method_cfg(wildcards.method)["loss"] == "none":
+        return init_checkpoint(wildcards)
+    return f"{run_dir(wildcards.model, wildcards.method, wildcards.seed)}/model.safetensors"
+
+
+def all_scores():
+    return [f"{run_dir(model, method, seed)}/scores/{dataset}.csv"
+            for model in models() for method in methods() for seed in seeds(method)
+            for dataset in test_set_names()]

@@ -72,9 +72,9 @@ def test_store_round_trip_and_dataset(tmp_path):
         assert torch.equal(wave, torch.from_numpy(segment.waveform))
         assert (label, position) == (segment.label, index)
     batch = next(iter(DataLoader(dataset, batch_size=3, collate_fn=collate_padded)))
-    assert batch["waveform"].shape == (3, 3200)
+    assert batch["inputs"].shape == (3, 3200)
     assert batch["lengths"].tolist() == [1600, 800, 3200]
-    assert torch.all(batch["waveform"][1, 800:] == 0)
+    assert torch.all(batch["inputs"][1, 800:] == 0)
 
 
 def test_dataset_crops_long_waveforms(tmp_path):

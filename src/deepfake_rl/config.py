@@ -69,8 +69,8 @@ def _cross_reference_errors(config: dict[str, Any]) -> list[str]:
             errors.append(f"{key}.proportions: fractions sum to {total:g}, expected 1")
         recordings = domain.get("long_recordings")
         if recordings:
-            for field in ("seconds", "pause"):
-                low, high = recordings[field]
+            ranges = {"pause": recordings["pause"], **{f"seconds.{s}": r for s, r in recordings["seconds"].items()}}
+            for field, (low, high) in ranges.items():
                 if low > high:
                     errors.append(f"{key}.long_recordings.{field}: {low} must not exceed {high}")
     for name, dataset in config["datasets"].items():

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import soundfile as sf
 from tqdm import tqdm
 
 from deepfake_rl.data.attacks import ATTACKS, make_fake
@@ -31,6 +32,9 @@ from deepfake_rl.seeding import rng_for
 log = logging.getLogger(__name__)
 LEVEL_DBFS = (-30.0, -18.0)   # both classes get a loudness drawn from the same range
 PEAK_LIMIT = 0.99
+# The real prompts are G.722-coded (7 kHz band); TTS output is not. Every clip, real or fake, goes
+# through G.722 first, so bandwidth and codec traces cannot reveal the label.
+SOURCE_CODEC: tuple[str, ...] = ("g722",)
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,7 @@ def plan_clips(recipe: dict[str, Any], size: str, seed: int, domain: str) -> lis
             raise ValueError(f"domain {domain!r}: too few prompts for its {part!r} recordings")
         cursor = 0
         for _ in range(count):
-            target = rng.uniform(*long["seconds"])
+            target = rng.uniform(*long["seconds"][size])
             chosen: list[Prompt] = []
             pauses: list[float] = []
             seconds = 0.0
@@ -108,12 +112,24 @@ def plan_clips(recipe: dict[str, Any], size: str, seed: int, domain: str) -> lis
                 prompt = pool[cursor % len(pool)]
                 cursor += 1
                 chosen.append(prompt)
-                seconds += 3.0  # planning estimate; real durations are known only after decoding
+                seconds += prompt_seconds(prompt)
                 pause = rng.uniform(*long["pause"])
                 pauses.append(pause)
                 seconds += pause
             clips.append(Clip(len(clips), part, tuple(chosen), tuple(pauses[:-1])))
     return clips
+
+
+G722_BYTES_PER_SECOND = 8000   # G.722 at 64 kbit/s
+
+
+def prompt_seconds(prompt: Prompt) -> float:
+    """A prompt's duration without decoding it (for planning recordings of a target length)."""
+    if prompt.path.suffix == ".g722":
+        return prompt.path.stat().st_size / G722_BYTES_PER_SECOND
+    if prompt.path.suffix == ".raw":
+        return prompt.path.stat().st_size / (2 * 8000)   # codec2 examples: 8 kHz 16-bit
+    return float(sf.info(prompt.path).duration)
 
 
 def compatible_attacks(attacks: Sequence[str], prompts: Sequence[Prompt]) -> list[str]:
@@ -141,7 +157,7 @@ def _join(waves: Sequence[np.ndarray], pauses: Sequence[float]) -> np.ndarray:
 def _finish(wave: np.ndarray, chain: Sequence[str], rng: np.random.Generator) -> np.ndarray:
     """Same level distribution and channel for both classes, then a peak limit."""
     wave = normalise_loudness(wave, target_dbfs=float(rng.uniform(*LEVEL_DBFS)))
-    wave = apply_channel(wave, chain, rng)
+    wave = apply_channel(wave, (*SOURCE_CODEC, *chain), rng)
     peak = float(np.max(np.abs(wave))) if wave.size else 0.0
     return (wave * (PEAK_LIMIT / peak) if peak > PEAK_LIMIT else wave).astype(np.float32)
 

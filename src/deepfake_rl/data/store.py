@@ -123,11 +123,12 @@ class WaveformDataset(Dataset):
 
 
 def collate_padded(batch: list[tuple[torch.Tensor, int, int]]) -> dict[str, torch.Tensor]:
-    """Zero-pad to the longest waveform; lengths let the model mask the padding."""
-    waves, labels, indices = zip(*batch)
-    lengths = torch.tensor([len(w) for w in waves], dtype=torch.long)
-    padded = torch.zeros(len(waves), int(lengths.max()), dtype=torch.float32)
-    for row, wave in enumerate(waves):
-        padded[row, : len(wave)] = wave
-    return {"waveform": padded, "lengths": lengths, "label": torch.tensor(labels, dtype=torch.long),
+    """Zero-pad along the first (time) axis to the longest item; works for waveforms [T] and for
+    cached frame features [F, C]. `lengths` lets the model mask the padding."""
+    items, labels, indices = zip(*batch)
+    lengths = torch.tensor([len(item) for item in items], dtype=torch.long)
+    padded = items[0].new_zeros((len(items), int(lengths.max()), *items[0].shape[1:]))
+    for row, item in enumerate(items):
+        padded[row, : len(item)] = item
+    return {"inputs": padded, "lengths": lengths, "label": torch.tensor(labels, dtype=torch.long),
             "index": torch.tensor(indices, dtype=torch.long)}

@@ -1,0 +1,77 @@
+# Embedded default only: self-supervised pre-training of the small front ends on real speech, then
+# supervised post-training of front end + head on the post-training pool. (Real runs import the
+# AntiDeepfake checkpoints instead.)
+
+
+rule pretrain:
+    """wav2vec2 contrastive pre-training on the real clips of the pool (no labels used)."""
+    input:
+        store=store_path(config["pretrain"]["store"]) if "pretrain" in config else [],
+        code=MODEL_CODE + src("models/pretrain.py"),
+    output:
+        checkpoint=f"{DATA}/models/{{model}}/pretrained.safetensors",
+    params:
+        model=lambda wc: config["models"][wc.model],
+        settings=config.get("pretrain"),
+        device=config.get("device", "cpu"),
+    log:
+        "logs/models/{model}/pretrain.log",
+    benchmark:
+        "logs/benchmarks/models/{model}/pretrain.tsv"
+    threads: 2
+    resources:
+        gpu=GPU,
+        mem_mb=4000,
+        runtime=60,
+    script:
+        "scripts/run_stage.py"
+
+
+rule posttrain:
+    """Supervised post-training (SFT) of the pre-trained front end + a new head on the pool."""
+    input:
+        pretrained=f"{DATA}/models/{{model}}/pretrained.safetensors",
+        train=store_path(config["posttrain"]["train_set"]) if "posttrain" in config else [],
+        valid=store_path(config["posttrain"]["valid_set"]) if "posttrain" in config else [],
+        code=MODEL_CODE + TRAIN_CODE + src("methods/sft.py"),
+    output:
+        checkpoint=f"{DATA}/models/{{model}}/posttrained.safetensors",
+        log_csv=f"{DATA}/models/{{model}}/posttrain_log.csv",
+    params:
+        settings=config.get("posttrain"),
+        device=config.get("device", "cpu"),
+    log:
+        "logs/models/{model}/posttrain.log",
+    benchmark:
+        "logs/benchmarks/models/{model}/posttrain.tsv"
+    threads: 2
+    resources:
+        gpu=GPU,
+        mem_mb=4000,
+        runtime=60,
+    script:
+        "scripts/run_stage.py"
+
+
+rule feature_cache:
+    """The frozen prefix's outputs for one model x initial checkpoint x dataset, computed once."""
+    input:
+        checkpoint=f"{DATA}/models/{{model}}/{{init}}.safetensors",
+        store=lambda wc: store_path(wc.dataset),
+        code=MODEL_CODE + src("models/feature_cache.py"),
+    output:
+        features=f"{DATA}/features/{{model}}/{{init}}/{{dataset}}.h5",
+    params:
+        freeze=config["finetune"]["freeze"] if "finetune" in config else "none",
+        device=config.get("device", "cpu"),
+    log:
+        "logs/features/{model}/{init}/{dataset}.log",
+    wildcard_constraints:
+        init="pretrained|posttrained",
+    threads: 1
+    resources:
+        gpu=GPU,
+        mem_mb=3000,
+        runtime=30,
+    script:
+        "scripts/run_stage.py"

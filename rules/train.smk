@@ -1,0 +1,30 @@
+# Fine-tuning per model x method x seed: one rule, one loop, the method chosen by the wildcard.
+
+
+rule finetune:
+    """Fine-tune from the method's initial checkpoint; keep the best state by validation EER."""
+    input:
+        init=init_checkpoint,
+        train=method_features(config["finetune"]["train_set"]),
+        valid=method_features(config["finetune"]["valid_set"]),
+        code=lambda wc: MODEL_CODE + TRAIN_CODE + method_code(wc.method),
+    output:
+        checkpoint=f"{RUNS}/{{model}}/{{method}}/seed{{seed}}/model.safetensors",
+        log_csv=f"{RUNS}/{{model}}/{{method}}/seed{{seed}}/train_log.csv",
+    params:
+        method=lambda wc: method_cfg(wc.method),
+        settings={k: v for k, v in config["finetune"].items() if k != "seeds"},
+        device=config.get("device", "cpu"),
+    log:
+        "logs/runs/{model}/{method}/seed{seed}/finetune.log",
+    benchmark:
+        "logs/benchmarks/runs/{model}/{method}/seed{seed}/finetune.tsv"
+    wildcard_constraints:
+        seed=r"\d+",
+    threads: 1
+    resources:
+        gpu=GPU,
+        mem_mb=3000,
+        runtime=120,
+    script:
+        "scripts/run_stage.py"

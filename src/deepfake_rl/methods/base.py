@@ -1,0 +1,40 @@
+"""The one interface every fine-tuning method implements, so one training loop serves them all."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class Batch:
+    """What a method sees of a batch: the trainable part's inputs (waveforms or cached prefix
+    features), their valid lengths, labels (0 fake / 1 real) and positions in the training set."""
+
+    inputs: torch.Tensor
+    lengths: torch.Tensor
+    labels: torch.Tensor
+    indices: torch.Tensor
+
+
+class Method(ABC):
+    """A loss over the detector's trainable suffix, plus hooks for methods that keep state."""
+
+    name: str = "method"
+
+    def setup(self, detector: nn.Module, train_size: int) -> None:
+        """Called once before training (e.g. to freeze a copy as the reference policy)."""
+
+    @abstractmethod
+    def loss(self, detector: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        """The scalar to minimise and per-step statistics for the training log."""
+
+    def after_step(self, detector: nn.Module, step: int) -> None:
+        """Called after every optimiser step (e.g. to refresh an old policy)."""
+
+    def after_epoch(self, detector: nn.Module, epoch: int) -> dict[str, float]:
+        """Called after every epoch; returns statistics for the log."""
+        return {}

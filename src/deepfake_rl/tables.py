@@ -1,0 +1,84 @@
+"""EER aggregation into the paper's Table 1 layout: one row per (model, method) in the paper's row
+order and ids, one column per test set, in-domain and out-of-domain averages, means over seeds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class PaperRow:
+    """One row of the paper's Table 1."""
+
+    row: int
+    model: str
+    method: str
+    pretrain: bool
+    posttrain: bool
+    finetune: str   # the fine-tuning label printed by the paper ("x" for none)
+
+
+_FINETUNE_LABELS = {
+    "none": "x", "sft": "SFT", "grpo_s": "GRPO_s", "grpo": "GRPO", "sft_grpo_s": "SFT -> GRPO_s",
+    "sft_grpo": "SFT -> GRPO", "grpo_beta0": "GRPO (beta=0)", "grpo_beta1": "GRPO (beta=1)",
+    "grpo_noneg": "GRPO w/o neg.", "pre_sft": "SFT", "pre_grpo_s": "GRPO_s", "pre_grpo": "GRPO",
+}
+_LARGEST = ["none", "sft", "grpo_s", "grpo", "sft_grpo_s", "sft_grpo", "grpo_beta0", "grpo_beta1", "grpo_noneg",
+            "pre_sft", "pre_grpo_s", "pre_grpo"]
+_SMALLER = ["none", "sft", "grpo_s", "grpo"]
+
+
+def _rows() -> list[PaperRow]:
+    rows: list[PaperRow] = []
+    for model, methods in (("xlsr_2b", _LARGEST), ("mms_1b", _SMALLER), ("mms_300m", _SMALLER)):
+        for method in methods:
+            rows.append(PaperRow(len(rows) + 1, model, method, True, not method.startswith("pre_"),
+                                 _FINETUNE_LABELS[method]))
+    return rows
+
+
+PAPER_ROWS: tuple[PaperRow, ...] = tuple(_rows())
+
+
+def finetune_label(method: str) -> str:
+    return _FINETUNE_LABELS.get(method, method)
+
+
+def seed_means(eer_long: pd.DataFrame) -> pd.DataFrame:
+    """Mean EER over seeds per (model, method, dataset); NaN stays NaN (undefined EER is not averaged away)."""
+    return (eer_long.groupby(["model", "method", "dataset"], sort=False)["eer"]
+            .mean().reset_index())
+
+
+def make_table1(eer_long: pd.DataFrame, test_sets: dict[str, dict[str, str]],
+                model_labels: dict[str, str]) -> pd.DataFrame:
+    """The paper's Table 1 (EER in %) for the (model, method) pairs present in eer_long.
+
+    Rows follow the paper's ids and order; pairs that are not paper rows are appended after them
+    with ids continuing the numbering."""
+    means = seed_means(eer_long)
+    in_domain, out_domain = test_sets["in_domain"], test_sets["out_of_domain"]
+    pivot = means.pivot_table(index=["model", "method"], columns="dataset", values="eer", dropna=False, sort=False)
+    present = list(pivot.index)
+    ordered = [r for r in PAPER_ROWS if (r.model, r.method) in present]
+    known = {(r.model, r.method) for r in ordered}
+    extra = [PaperRow(len(PAPER_ROWS) + i + 1, m, k, True, not k.startswith("pre_"), finetune_label(k))
+             for i, (m, k) in enumerate(p for p in present if p not in known)]
+    records: list[dict[str, Any]] = []
+    for row in (*ordered, *extra):
+        values = pivot.loc[(row.model, row.method)]
+        record: dict[str, Any] = {"row": row.row, "model": model_labels.get(row.model, row.model),
+                                  "pretrain": "yes" if row.pretrain else "no",
+                                  "posttrain": "yes" if row.posttrain else "no", "finetune": row.finetune}
+        for dataset, label in in_domain.items():
+            record[label] = 100 * values.get(dataset, np.nan)
+        record["in-domain ave."] = np.mean([record[label] for label in in_domain.values()])
+        for dataset, label in out_domain.items():
+            record[label] = 100 * values.get(dataset, np.nan)
+        record["out-of-domain ave."] = np.mean([record[label] for label in out_domain.values()])
+        records.append(record)
+    return pd.DataFrame(records).round(2)
