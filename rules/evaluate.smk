@@ -2,20 +2,23 @@
 
 
 rule score:
-    """Scores CSV (ID, label, score = real logit, P(real), both logits) and pooled embeddings (HDF5)."""
+    """One run on every test set: a scores CSV per set (ID, label, score = real logit, P(real), both
+    logits) and pooled last-layer embeddings (HDF5). One job per run, not per run x set: on the
+    embedded default a job's start-up (importing torch and transformers) costs more than scoring a
+    set, and fine-tuning never depends on these outputs, so a changed test set reruns scoring only."""
     input:
         checkpoint=scored_checkpoint,
-        data=lambda wc: features(wc.model, method_cfg(wc.method)["init"], wc.dataset),
-        code=MODEL_CODE + src("scoring.py"),
+        data=lambda wc: [features(wc.model, method_cfg(wc.method)["init"], d) for d in test_set_names()],
+        code=MODEL_CODE + src("scoring.py", "stages.py"),
     output:
-        scores=f"{RUNS}/{{model}}/{{method}}/seed{{seed}}/scores/{{dataset}}.csv",
-        embeddings=f"{RUNS}/{{model}}/{{method}}/seed{{seed}}/embeddings/{{dataset}}.h5",
+        scores=[f"{RUNS}/{{model}}/{{method}}/seed{{seed}}/scores/{d}.csv" for d in test_set_names()],
+        embeddings=[f"{RUNS}/{{model}}/{{method}}/seed{{seed}}/embeddings/{d}.h5" for d in test_set_names()],
     params:
         freeze=config["finetune"]["freeze"] if "finetune" in config else "none",
         batch_size=config["finetune"]["batch_size"] if "finetune" in config else 16,
         device=config.get("device", "cpu"),
     log:
-        "logs/runs/{model}/{method}/seed{seed}/score_{dataset}.log",
+        "logs/runs/{model}/{method}/seed{seed}/score.log",
     wildcard_constraints:
         seed=r"\d+",
     group:
@@ -24,7 +27,7 @@ rule score:
     resources:
         gpu=GPU,
         mem_mb=2000,
-        runtime=20,
+        runtime=30,
     script:
         "scripts/run_stage.py"
 

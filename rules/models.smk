@@ -38,6 +38,7 @@ rule posttrain:
         checkpoint=f"{DATA}/models/{{model}}/posttrained.safetensors",
         log_csv=f"{DATA}/models/{{model}}/posttrain_log.csv",
     params:
+        model=lambda wc: config["models"][wc.model],
         settings=config.get("posttrain"),
         device=config.get("device", "cpu"),
     log:
@@ -62,6 +63,7 @@ rule feature_cache:
     output:
         features=f"{DATA}/features/{{model}}/{{init}}/{{dataset}}.h5",
     params:
+        model=lambda wc: config["models"][wc.model],
         freeze=config["finetune"]["freeze"] if "finetune" in config else "none",
         device=config.get("device", "cpu"),
     log:

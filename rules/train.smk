@@ -12,6 +12,7 @@ rule finetune:
         checkpoint=f"{RUNS}/{{model}}/{{method}}/seed{{seed}}/model.safetensors",
         log_csv=f"{RUNS}/{{model}}/{{method}}/seed{{seed}}/train_log.csv",
     params:
+        model=lambda wc: config["models"][wc.model],
         method=lambda wc: method_cfg(wc.method),
         settings={k: v for k, v in config["finetune"].items() if k != "seeds"},
         device=config.get("device", "cpu"),

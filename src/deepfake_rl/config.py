@@ -89,6 +89,14 @@ def _cross_reference_errors(config: dict[str, Any]) -> list[str]:
             low, high = dataset["random_seconds"]
             if low > high:
                 errors.append(f"{key}.random_seconds: {low} must not exceed {high}")
+    for section in ("pretrain", "posttrain", "finetune"):
+        for field in ("store", "train_set", "valid_set"):
+            name = config.get(section, {}).get(field)
+            if name is not None and name not in config["datasets"]:
+                errors.append(f"{section}.{field}: {name!r} is not a dataset; known: {sorted(config['datasets'])}")
+    for method, settings in config.get("methods", {}).items():
+        if settings["loss"] != "none" and "lr" not in settings:
+            errors.append(f"methods.{method}: a trained method needs lr")
     for group, labels in config["test_sets"].items():
         for dataset in labels:
             if dataset not in config["datasets"]:

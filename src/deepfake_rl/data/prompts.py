@@ -40,6 +40,8 @@ __all__ = [
     "read_audio",
     "write_pcm16",
     "resample",
+    "fit_length",
+    "rms",
 ]
 
 SAMPLE_RATE = 16000
@@ -126,6 +128,17 @@ def run_tool(cmd: Sequence[str | Path], *, what: str) -> None:
     if proc.returncode != 0:
         err = proc.stderr.decode("utf-8", "replace").strip()[-800:]
         raise RuntimeError(f"{what}: {Path(args[0]).name} exited with {proc.returncode}: {err}")
+
+
+def fit_length(wav: np.ndarray, n: int) -> np.ndarray:
+    """Trim or zero-pad at the end to exactly ``n`` samples (codec and vocoder frame padding)."""
+    wav = np.asarray(wav, dtype=np.float32)
+    return wav[:n] if wav.size >= n else np.pad(wav, (0, n - wav.size))
+
+
+def rms(wav: np.ndarray) -> float:
+    """Root mean square in float64 (0 for an empty array)."""
+    return float(np.sqrt(np.mean(np.square(wav, dtype=np.float64)))) if wav.size else 0.0
 
 
 def resample(wav: np.ndarray, sr_in: int, sr_out: int = SAMPLE_RATE) -> np.ndarray:

@@ -94,6 +94,7 @@ class WaveformDataset(Dataset):
             raise FileNotFoundError(f"{self.path}: waveform store not found (run the segmentation stage)")
         self.manifest = read_store_manifest(self.path)
         self.labels = self.manifest["label"].to_numpy()
+        self.ids: list[str] = self.manifest["id"].tolist()
         self.crop_samples = crop_samples
         self.random_crop = random_crop
         self.rng = np.random.default_rng(seed)

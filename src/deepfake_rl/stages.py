@@ -1,0 +1,177 @@
+"""The model stages of the workflow as plain functions (testable without Snakemake): pre-training,
+post-training, the frozen-prefix feature cache, fine-tuning, scoring and the Table 1 aggregation."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pandas as pd
+from torch.utils.data import Dataset
+
+from deepfake_rl.data.audio_io import SAMPLE_RATE
+from deepfake_rl.data.store import WaveformDataset
+from deepfake_rl.io_utils import atomic_path
+from deepfake_rl.methods import build_method
+from deepfake_rl.methods.sft import SFT
+from deepfake_rl.metrics import UndefinedMetricError, eer_from_labels
+from deepfake_rl.models.checkpoint import load_detector, load_frontend_into, save_detector, save_frontend
+from deepfake_rl.models.detector import Detector
+from deepfake_rl.models.feature_cache import FeatureDataset, write_feature_cache
+from deepfake_rl.models.pretrain import build_pretraining_model, pretrain_frontend, pretrained_frontend_state
+from deepfake_rl.models.spec import ModelSpec
+from deepfake_rl.scoring import score_dataset
+from deepfake_rl.tables import make_table1
+from deepfake_rl.train.loop import TrainSettings, train
+
+# keys of a method's config entry that are training-schedule settings, not loss hyper-parameters
+SCHEDULE_KEYS = ("lr", "epochs", "max_steps", "valid_every", "batch_size", "weight_decay", "adam_eps", "grad_clip")
+NOT_LOSS_KEYS = ("loss", "init", *SCHEDULE_KEYS)
+
+
+def resolve_freeze(freeze: str, num_layers: int) -> str:
+    """'layers:-k' means all but the last k transformer layers; other values pass through."""
+    match = re.fullmatch(r"layers:-(\d+)", freeze)
+    return f"layers:{max(0, num_layers - int(match.group(1)))}" if match else freeze
+
+
+def frames_for(seconds: float | None, spec: ModelSpec, features: bool) -> int | None:
+    """A duration as items along the inputs' time axis: frames for cached features, else samples."""
+    if seconds is None:
+        return None
+    samples = int(round(seconds * SAMPLE_RATE))
+    return max(1, samples // spec.frame_hop) if features else samples
+
+
+def open_inputs(path: str | Path) -> tuple[Dataset, bool]:
+    """A feature cache or a waveform store, and whether it holds prefix features."""
+    with h5py.File(path, "r") as handle:
+        is_features = "features" in handle
+    return (FeatureDataset(path) if is_features else WaveformDataset(path)), is_features
+
+
+def initial_detector(spec: ModelSpec, init: str, checkpoint: str | Path, freeze: str, seed: int) -> Detector:
+    """The starting point of fine-tuning: a post-trained detector, or a pre-trained front end + new head."""
+    freeze = resolve_freeze(freeze, spec.num_layers)
+    if init == "posttrained":
+        return load_detector(checkpoint, freeze=freeze)
+    detector = Detector(spec, freeze=freeze, seed=seed)
+    load_frontend_into(detector, checkpoint)
+    return detector
+
+
+def pretrain(model_key: str, model_cfg: Mapping[str, Any], settings: Mapping[str, Any], store: str | Path,
+             output: str | Path, device: str = "cpu") -> dict[str, float]:
+    """Self-supervised pre-training on the real clips of `store`; saves the front end."""
+    spec = ModelSpec.from_config(model_key, model_cfg)
+    seed = int(settings.get("seed", 0))
+    model = build_pretraining_model(spec, seed)
+    losses = pretrain_frontend(spec, WaveformDataset(store), steps=settings["steps"],
+                               batch_size=settings["batch_size"], lr=settings["lr"],
+                               crop_seconds=settings["crop_seconds"], seed=seed, model=model)
+    save_frontend(pretrained_frontend_state(model), output, spec, metadata=losses)
+    return losses
+
+
+def posttrain(model_key: str, model_cfg: Mapping[str, Any], settings: Mapping[str, Any], pretrained: str | Path,
+              train_store: str | Path, valid_store: str | Path, output: str | Path, log_csv: str | Path,
+              device: str = "cpu") -> float:
+    """Supervised post-training (cross-entropy) of front end + new head on waveforms; returns best EER."""
+    spec = ModelSpec.from_config(model_key, model_cfg)
+    detector = initial_detector(spec, "pretrained", pretrained, settings["freeze"], seed=0)
+    schedule = TrainSettings(lr=settings["lr"], epochs=settings["epochs"], batch_size=settings["batch_size"],
+                             valid_every=settings.get("valid_every"), seed=0, device=device,
+                             crop=frames_for(settings["crop_seconds"], spec, features=False))
+    result = train(detector, SFT(), WaveformDataset(train_store, crop_samples=None), WaveformDataset(valid_store),
+                   schedule, inputs_are_features=False, log_path=log_csv, desc=f"posttrain {model_key}")
+    save_detector(detector.cpu(), output, metadata={"best_valid_eer": result.best_eer, "best_step": result.best_step,
+                                                    "steps": result.steps})
+    return result.best_eer
+
+
+def feature_cache(model_key: str, model_cfg: Mapping[str, Any], init: str, checkpoint: str | Path, freeze: str,
+                  store: str | Path, output: str | Path, batch_size: int = 16) -> int:
+    """The frozen prefix's outputs for one store."""
+    spec = ModelSpec.from_config(model_key, model_cfg)
+    detector = initial_detector(spec, init, checkpoint, freeze, seed=0)
+    return write_feature_cache(detector, store, output, batch_size=batch_size, source_checkpoint=str(checkpoint))
+
+
+def finetune(model_key: str, model_cfg: Mapping[str, Any], method_cfg: Mapping[str, Any],
+             settings: Mapping[str, Any], seed: int, init_checkpoint: str | Path, train_inputs: str | Path,
+             valid_inputs: str | Path, output: str | Path, log_csv: str | Path, device: str = "cpu",
+             desc: str = "finetune") -> float:
+    """Fine-tune one model with one method and seed; saves the best checkpoint; returns its validation EER."""
+    spec = ModelSpec.from_config(model_key, model_cfg)
+    detector = initial_detector(spec, method_cfg["init"], init_checkpoint, settings["freeze"], seed=seed)
+    train_set, features = open_inputs(train_inputs)
+    valid_set, _ = open_inputs(valid_inputs)
+    for dataset in (train_set, valid_set):
+        if isinstance(dataset, FeatureDataset):
+            dataset.check_compatible(detector)
+    schedule = TrainSettings(
+        lr=method_cfg["lr"], epochs=method_cfg.get("epochs", 1), max_steps=method_cfg.get("max_steps"),
+        valid_every=method_cfg.get("valid_every"), batch_size=method_cfg.get("batch_size", settings["batch_size"]),
+        seed=seed, device=device, crop=frames_for(settings.get("crop_seconds"), spec, features))
+    method = build_method(method_cfg["loss"], {k: v for k, v in method_cfg.items() if k not in NOT_LOSS_KEYS})
+    result = train(detector, method, train_set, valid_set, schedule, inputs_are_features=features,
+                   log_path=log_csv, desc=desc)
+    save_detector(detector.cpu(), output, metadata={"best_valid_eer": result.best_eer, "best_step": result.best_step,
+                                                    "steps": result.steps, "seed": seed, "seconds": result.seconds})
+    return result.best_eer
+
+
+def score(checkpoint: str | Path, freeze: str, inputs: Sequence[str | Path], scores_csv: Sequence[str | Path],
+          embeddings_h5: Sequence[str | Path], batch_size: int = 16, device: str = "cpu") -> None:
+    """Scores CSV and pooled embeddings (HDF5) of one checkpoint on each dataset (paired lists)."""
+    detector = load_detector(checkpoint)
+    detector = load_detector(checkpoint, freeze=resolve_freeze(freeze, detector.spec.num_layers)).to(device)
+    for data, scores_path, embeddings_path in zip(inputs, scores_csv, embeddings_h5, strict=True):
+        dataset, features = open_inputs(data)
+        if isinstance(dataset, FeatureDataset):
+            dataset.check_compatible(detector)
+        scores = score_dataset(detector, dataset, inputs_are_features=features, batch_size=batch_size,
+                               device=device, desc=f"score {Path(data).stem}")
+        with atomic_path(scores_path) as temporary:
+            scores.table(dataset.ids).to_csv(temporary, index=False, float_format="%.6g")
+        with atomic_path(embeddings_path) as temporary, h5py.File(temporary, "w") as handle:
+            handle.create_dataset("embeddings", data=scores.embeddings.astype(np.float32))
+            handle.create_dataset("label", data=scores.labels.astype(np.int8))
+            handle.create_dataset("id", data=dataset.ids, dtype=h5py.string_dtype("utf-8"))
+            handle.attrs["checkpoint"] = str(checkpoint)
+
+
+RUN_PATTERN = re.compile(r"(?P<model>[^/]+)/(?P<method>[^/]+)/seed(?P<seed>\d+)/scores/(?P<dataset>[^/]+)\.csv$")
+
+
+def eer_table(score_files: Sequence[str | Path]) -> pd.DataFrame:
+    """One row per run x test set: model, method, seed, dataset, trial counts and EER (NaN if undefined)."""
+    records = []
+    for path in score_files:
+        match = RUN_PATTERN.search(Path(path).as_posix())
+        if match is None:
+            raise ValueError(f"{path}: not a scores file of the form <model>/<method>/seed<N>/scores/<dataset>.csv")
+        frame = pd.read_csv(path)
+        try:
+            eer, note = eer_from_labels(frame["score"].to_numpy(), frame["label"].to_numpy()), ""
+        except UndefinedMetricError as error:
+            eer, note = float("nan"), str(error)
+        records.append({**match.groupdict(), "seed": int(match["seed"]), "n_real": int((frame["label"] == 1).sum()),
+                        "n_fake": int((frame["label"] == 0).sum()), "eer": eer, "note": note})
+    return pd.DataFrame(records)
+
+
+def table1(score_files: Sequence[str | Path], test_sets: Mapping[str, Mapping[str, str]],
+           model_labels: Mapping[str, str], eer_long_csv: str | Path, table_csv: str | Path) -> pd.DataFrame:
+    """results/eer_long.csv (every run x test set x seed) and results/table1.csv (paper layout)."""
+    long = eer_table(score_files)
+    with atomic_path(eer_long_csv) as temporary:
+        long.to_csv(temporary, index=False, float_format="%.6f")
+    table = make_table1(long, {k: dict(v) for k, v in test_sets.items()}, dict(model_labels))
+    with atomic_path(table_csv) as temporary:
+        table.to_csv(temporary, index=False)
+    return table
