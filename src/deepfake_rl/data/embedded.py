@@ -32,9 +32,14 @@ from deepfake_rl.seeding import rng_for
 log = logging.getLogger(__name__)
 LEVEL_DBFS = (-30.0, -18.0)   # both classes get a loudness drawn from the same range
 PEAK_LIMIT = 0.99
-# The real prompts are G.722-coded (7 kHz band); TTS output is not. Every clip, real or fake, goes
-# through G.722 first, so bandwidth and codec traces cannot reveal the label.
-SOURCE_CODEC: tuple[str, ...] = ("g722",)
+# The asterisk prompts were G.722-coded (7 kHz band) by the package; fakes were not. A fake gets the
+# codec its real prompt came through, once, so both classes carry the same codec history and bandwidth.
+SOURCE_CODECS: dict[str, tuple[str, ...]] = {".g722": ("g722",)}
+
+
+def source_codec(prompt: Prompt) -> tuple[str, ...]:
+    """The channel steps the real recording went through before we got it."""
+    return SOURCE_CODECS.get(prompt.path.suffix, ())
 
 
 @dataclass(frozen=True)
@@ -157,7 +162,7 @@ def _join(waves: Sequence[np.ndarray], pauses: Sequence[float]) -> np.ndarray:
 def _finish(wave: np.ndarray, chain: Sequence[str], rng: np.random.Generator) -> np.ndarray:
     """Same level distribution and channel for both classes, then a peak limit."""
     wave = normalise_loudness(wave, target_dbfs=float(rng.uniform(*LEVEL_DBFS)))
-    wave = apply_channel(wave, (*SOURCE_CODEC, *chain), rng)
+    wave = apply_channel(wave, chain, rng)
     peak = float(np.max(np.abs(wave))) if wave.size else 0.0
     return (wave * (PEAK_LIMIT / peak) if peak > PEAK_LIMIT else wave).astype(np.float32)
 
@@ -192,8 +197,8 @@ def build_domain(domain: str, recipe: dict[str, Any], *, size: str, seed: int, o
         attack = attacks[clip.index % len(attacks)]
         rng = rng_for(seed, domain, str(clip.index))
         reals = [real_wave(p) for p in clip.prompts]
-        fakes = [trim_silence(make_fake(attack, real=r, text=p.text, language=p.language, rng=rng))
-                 for r, p in zip(reals, clip.prompts)]
+        fakes = [apply_channel(trim_silence(make_fake(attack, real=r, text=p.text, language=p.language, rng=rng)),
+                               source_codec(p), rng) for r, p in zip(reals, clip.prompts)]
         speaker = clip.prompts[0].speaker
         fake_speaker = speaker if ATTACKS[attack].kind != "tts" else attack
         for label, waves, name, who in (("real", reals, "-", speaker), ("fake", fakes, attack, fake_speaker)):
