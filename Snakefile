@@ -27,3 +27,4 @@ rule all:
     default_target: True
     input:
         "results/table1.csv",
+        rules.data.input,  # every configured store, also those no table reads (e.g. dfe24_valid)

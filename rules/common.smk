@@ -31,7 +31,9 @@ def dataset_corpus(wildcards):
 
 
 def test_set_names():
-    return [*config["test_sets"]["in_domain"], *config["test_sets"]["out_of_domain"]]
+    """Every scored dataset: Table 1's columns, then the others (kept in eer_long.csv only)."""
+    groups = config["test_sets"]
+    return [*groups["in_domain"], *groups["out_of_domain"], *groups.get("other", {})]
 
 
 def store_path(dataset):

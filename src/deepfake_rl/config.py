@@ -117,9 +117,16 @@ def validate_config(config: dict[str, Any], source: str = "config") -> dict[str,
     return config
 
 
-def load_config(path: str | Path) -> dict[str, Any]:
-    """Read a YAML config file and validate it."""
-    path = Path(path)
+def merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """Recursive update, like Snakemake's merging of several --configfile files."""
+    merged = dict(base)
+    for key, value in overlay.items():
+        merged[key] = merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) \
+            else value
+    return merged
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as handle:
             config = yaml.safe_load(handle)
@@ -129,4 +136,12 @@ def load_config(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid YAML: {error}") from error
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(config).__name__}")
-    return validate_config(config, source=str(path))
+    return config
+
+
+def load_config(*paths: str | Path) -> dict[str, Any]:
+    """Read YAML config files (later ones overlaid on earlier ones) and validate the result."""
+    config: dict[str, Any] = {}
+    for path in paths:
+        config = merge(config, _read_yaml(Path(path)))
+    return validate_config(config, source=" + ".join(str(p) for p in paths))

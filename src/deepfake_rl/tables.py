@@ -61,6 +61,7 @@ def make_table1(eer_long: pd.DataFrame, test_sets: dict[str, dict[str, str]],
     Rows follow the paper's ids and order; pairs that are not paper rows are appended after them
     with ids continuing the numbering."""
     means = seed_means(eer_long)
+    means = means[means["dataset"].isin([*test_sets["in_domain"], *test_sets["out_of_domain"]])]
     in_domain, out_domain = test_sets["in_domain"], test_sets["out_of_domain"]
     pivot = means.pivot_table(index=["model", "method"], columns="dataset", values="eer", dropna=False, sort=False)
     present = list(pivot.index)
