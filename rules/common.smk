@@ -48,6 +48,7 @@ GPU = 1 if ON_GPU else 0  # declared by GPU rules, so `--resources gpu=N` caps c
 
 MODEL_CODE = src("models/spec.py", "models/detector.py", "models/checkpoint.py")
 TRAIN_CODE = src("train/loop.py", "scoring.py", "metrics.py", "methods/base.py", "methods/__init__.py")
+STAGE_CODE = src("stages.py")  # workflow.py (argument plumbing only) is deliberately not tracked
 
 
 def models():

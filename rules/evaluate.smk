@@ -9,7 +9,7 @@ rule score:
     input:
         checkpoint=scored_checkpoint,
         data=lambda wc: [features(wc.model, method_cfg(wc.method)["init"], d) for d in test_set_names()],
-        code=MODEL_CODE + src("scoring.py", "stages.py"),
+        code=MODEL_CODE + STAGE_CODE + src("scoring.py"),
     output:
         scores=[f"{RUNS}/{{model}}/{{method}}/seed{{seed}}/scores/{d}.csv" for d in test_set_names()],
         embeddings=[f"{RUNS}/{{model}}/{{method}}/seed{{seed}}/embeddings/{d}.h5" for d in test_set_names()],
@@ -36,7 +36,7 @@ rule table1:
     """EER per run x test set (results/eer_long.csv) and the paper's Table 1 (mean over seeds)."""
     input:
         scores=all_scores(),
-        code=src("metrics.py", "tables.py"),
+        code=STAGE_CODE + src("metrics.py", "tables.py"),
     output:
         eer_long="results/eer_long.csv",
         table="results/table1.csv",

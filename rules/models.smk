@@ -7,7 +7,7 @@ rule pretrain:
     """wav2vec2 contrastive pre-training on the real clips of the pool (no labels used)."""
     input:
         store=store_path(config["pretrain"]["store"]) if "pretrain" in config else [],
-        code=MODEL_CODE + src("models/pretrain.py"),
+        code=MODEL_CODE + STAGE_CODE + src("models/pretrain.py"),
     output:
         checkpoint=f"{DATA}/models/{{model}}/pretrained.safetensors",
     params:
@@ -33,7 +33,7 @@ rule posttrain:
         pretrained=f"{DATA}/models/{{model}}/pretrained.safetensors",
         train=store_path(config["posttrain"]["train_set"]) if "posttrain" in config else [],
         valid=store_path(config["posttrain"]["valid_set"]) if "posttrain" in config else [],
-        code=MODEL_CODE + TRAIN_CODE + src("methods/sft.py"),
+        code=MODEL_CODE + TRAIN_CODE + STAGE_CODE,
     output:
         checkpoint=f"{DATA}/models/{{model}}/posttrained.safetensors",
         log_csv=f"{DATA}/models/{{model}}/posttrain_log.csv",
@@ -59,7 +59,7 @@ rule feature_cache:
     input:
         checkpoint=f"{DATA}/models/{{model}}/{{init}}.safetensors",
         store=lambda wc: store_path(wc.dataset),
-        code=MODEL_CODE + src("models/feature_cache.py"),
+        code=MODEL_CODE + STAGE_CODE + src("models/feature_cache.py"),
     output:
         features=f"{DATA}/features/{{model}}/{{init}}/{{dataset}}.h5",
     params:

@@ -7,7 +7,7 @@ rule finetune:
         init=init_checkpoint,
         train=method_features(config["finetune"]["train_set"]),
         valid=method_features(config["finetune"]["valid_set"]),
-        code=lambda wc: MODEL_CODE + TRAIN_CODE + method_code(wc.method),
+        code=lambda wc: MODEL_CODE + TRAIN_CODE + STAGE_CODE + method_code(wc.method),
     output:
         checkpoint=f"{RUNS}/{{model}}/{{method}}/seed{{seed}}/model.safetensors",
         log_csv=f"{RUNS}/{{model}}/{{method}}/seed{{seed}}/train_log.csv",

@@ -17,7 +17,7 @@ from deepfake_rl.data.audio_io import SAMPLE_RATE
 from deepfake_rl.data.store import WaveformDataset
 from deepfake_rl.io_utils import atomic_path
 from deepfake_rl.methods import build_method
-from deepfake_rl.methods.sft import SFT
+from deepfake_rl.methods.base import CrossEntropy
 from deepfake_rl.metrics import UndefinedMetricError, eer_from_labels
 from deepfake_rl.models.checkpoint import load_detector, load_frontend_into, save_detector, save_frontend
 from deepfake_rl.models.detector import Detector
@@ -86,7 +86,7 @@ def posttrain(model_key: str, model_cfg: Mapping[str, Any], settings: Mapping[st
     schedule = TrainSettings(lr=settings["lr"], epochs=settings["epochs"], batch_size=settings["batch_size"],
                              valid_every=settings.get("valid_every"), seed=0, device=device,
                              crop=frames_for(settings["crop_seconds"], spec, features=False))
-    result = train(detector, SFT(), WaveformDataset(train_store, crop_samples=None), WaveformDataset(valid_store),
+    result = train(detector, CrossEntropy(), WaveformDataset(train_store, crop_samples=None), WaveformDataset(valid_store),
                    schedule, inputs_are_features=False, log_path=log_csv, desc=f"posttrain {model_key}")
     save_detector(detector.cpu(), output, metadata={"best_valid_eer": result.best_eer, "best_step": result.best_step,
                                                     "steps": result.steps})

@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -38,3 +39,18 @@ class Method(ABC):
     def after_epoch(self, detector: nn.Module, epoch: int) -> dict[str, float]:
         """Called after every epoch; returns statistics for the log."""
         return {}
+
+
+class CrossEntropy(Method):
+    """Supervised cross-entropy on the two classes (index 0 fake, 1 real).
+
+    Post-training uses it as it is; the `sft` method (methods/sft.py) is its fine-tuning form, kept
+    in its own module so that editing SFT reruns SFT jobs only, not post-training."""
+
+    name = "cross_entropy"
+
+    def loss(self, detector: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        logits = detector.suffix(batch.inputs, batch.lengths).logits
+        loss = F.cross_entropy(logits, batch.labels)
+        accuracy = (logits.argmax(dim=1) == batch.labels).float().mean()
+        return loss, {"loss": float(loss.detach()), "accuracy": float(accuracy)}

@@ -98,7 +98,8 @@ def load_frontend_into(detector: Detector, path: str | Path) -> dict[str, Any]:
     stored_spec = ModelSpec.from_config(stored.pop("key"), stored)
     if stored_spec.architecture() != detector.spec.architecture():
         raise CheckpointError(f"{path}: front end of model {stored_spec.key!r} does not fit detector model "
-                              f"{detector.spec.key!r}: {stored_spec.architecture()} != {detector.spec.architecture()}")
+                              f"{detector.spec.key!r}: {stored_spec.architecture()} != "
+                              f"{detector.spec.architecture()}")
     _load_strict(detector.frontend, tensors, path)
     detector.source_checkpoint = str(path)
     return header["metadata"]

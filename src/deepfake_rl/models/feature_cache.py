@@ -116,7 +116,8 @@ class FeatureDataset(Dataset):
         if self._handle is None:
             self._handle = h5py.File(self.path, "r")
         flat = np.asarray(self._handle["features"][index], dtype=np.float32)
-        return torch.from_numpy(flat.reshape(int(self.frames[index]), self.channels)), int(self.labels[index]), index
+        features = torch.from_numpy(flat.reshape(int(self.frames[index]), self.channels))
+        return features, int(self.labels[index]), index
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

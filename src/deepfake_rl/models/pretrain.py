@@ -115,7 +115,8 @@ def _train_step(model: Wav2Vec2ForPreTraining, optimiser: torch.optim.Optimizer,
     torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
     optimiser.step()
     values = {"loss": output.loss / count, "contrastive_loss": output.contrastive_loss / count,
-              "diversity_loss": output.diversity_loss / count, "codevector_perplexity": output.codevector_perplexity}
+              "diversity_loss": output.diversity_loss / count,
+              "codevector_perplexity": output.codevector_perplexity}
     return {name: value.item() for name, value in values.items()}
 
 
@@ -128,21 +129,33 @@ def _summary(history: list[dict[str, float]], seconds: float) -> dict[str, float
     return summary
 
 
+def _check_arguments(spec: ModelSpec, model: Wav2Vec2ForPreTraining | None, steps: int,
+                     crop_seconds: float) -> None:
+    """Fail early, with the offending value, instead of deep inside transformers' samplers."""
+    if steps < 1:
+        raise ValueError(f"steps must be positive, got {steps}")
+    if crop_seconds < MIN_CLIP_SECONDS:
+        raise ValueError(f"crop_seconds must be at least {MIN_CLIP_SECONDS}, got {crop_seconds}")
+    if model is not None and (model.config.hidden_size, model.config.num_hidden_layers) != (
+            spec.hidden_size, spec.num_layers):
+        raise ValueError(f"model does not match spec {spec.key!r} (hidden size / layers differ)")
+
+
 def pretrain_frontend(spec: ModelSpec, dataset: WaveformDataset, *, steps: int, batch_size: int, lr: float,
                       crop_seconds: float, seed: int, progress: bool = True,
                       model: Wav2Vec2ForPreTraining | None = None, weight_decay: float = 0.01
                       ) -> dict[str, float]:
     """Pre-train `model` in place (built from spec and seed when None) on the real clips of `dataset`.
 
-    Deterministic for a seed (clip choice, crops, masks, negatives, Gumbel noise, dropout).
+    Deterministic for a seed (clip choice, crops, masks, negatives, Gumbel noise, dropout); pass a
+    dataset without random cropping (cropping to `crop_seconds` happens here, seeded).
     Returns the final losses (means over the last 5 steps), `initial_contrastive_loss` (first 5
     steps), the codebook perplexity and the speed. Typical use:
         model = build_pretraining_model(spec, seed)
         losses = pretrain_frontend(spec, store, steps=..., ..., model=model)
         save_frontend(pretrained_frontend_state(model), path, spec, metadata=losses)
     """
-    if steps < 1:
-        raise ValueError(f"steps must be positive, got {steps}")
+    _check_arguments(spec, model, steps, crop_seconds)
     model = build_pretraining_model(spec, seed) if model is None else model
     indices = _real_indices(dataset, int(MIN_CLIP_SECONDS * SAMPLE_RATE))
     rng = np.random.default_rng(seed)

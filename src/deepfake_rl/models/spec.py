@@ -31,7 +31,7 @@ DEFAULT_MODELS: dict[str, dict[str, Any]] = {
         "conv_dim": [64, 64, 64, 64, 64, 64, 64],
         "num_conv_pos_embeddings": 64, "num_conv_pos_embedding_groups": 16,
         "num_codevector_groups": 2, "num_codevectors_per_group": 64,
-        "codevector_dim": 128, "proj_codevector_dim": 64,
+        "codevector_dim": 64, "proj_codevector_dim": 64,
     },
     "mms_1b": {
         "label": "MMS-1B",
@@ -40,7 +40,7 @@ DEFAULT_MODELS: dict[str, dict[str, Any]] = {
         "conv_dim": [48, 48, 48, 48, 48, 48, 48],
         "num_conv_pos_embeddings": 64, "num_conv_pos_embedding_groups": 16,
         "num_codevector_groups": 2, "num_codevectors_per_group": 48,
-        "codevector_dim": 96, "proj_codevector_dim": 48,
+        "codevector_dim": 48, "proj_codevector_dim": 48,
     },
     "mms_300m": {
         "label": "MMS-300M",
@@ -49,7 +49,7 @@ DEFAULT_MODELS: dict[str, dict[str, Any]] = {
         "conv_dim": [32, 32, 32, 32, 32, 32, 32],
         "num_conv_pos_embeddings": 64, "num_conv_pos_embedding_groups": 16,
         "num_codevector_groups": 2, "num_codevectors_per_group": 32,
-        "codevector_dim": 64, "proj_codevector_dim": 32,
+        "codevector_dim": 32, "proj_codevector_dim": 32,
     },
 }
 
@@ -81,7 +81,7 @@ class ModelSpec:
     # Pre-training (wav2vec2 contrastive task): quantiser, masking and negatives.
     num_codevector_groups: int = 2
     num_codevectors_per_group: int = 64
-    codevector_dim: int = 128
+    codevector_dim: int = 64
     proj_codevector_dim: int = 64
     num_negatives: int = 20
     mask_time_prob: float = 0.65
