@@ -51,12 +51,9 @@ TRAIN_CODE = src("train/loop.py", "scoring.py", "metrics.py", "methods/base.py",
 STAGE_CODE = src("stages.py")  # workflow.py (argument plumbing only) is deliberately not tracked
 
 
-def models():
-    return list(config.get("models", {}))
-
-
-def methods():
-    return list(config.get("methods", {}))
+def grid():
+    """(model, method) pairs to run, from config `grid`."""
+    return [(model, method) for model, names in config.get("grid", {}).items() for method in names]
 
 
 def method_cfg(method):
@@ -107,5 +104,4 @@ def scored_checkpoint(wildcards):
 
 def all_scores():
     return [f"{run_dir(model, method, seed)}/scores/{dataset}.csv"
-            for model in models() for method in methods() for seed in seeds(method)
-            for dataset in test_set_names()]
+            for model, method in grid() for seed in seeds(method) for dataset in test_set_names()]

@@ -94,6 +94,12 @@ def _cross_reference_errors(config: dict[str, Any]) -> list[str]:
             name = config.get(section, {}).get(field)
             if name is not None and name not in config["datasets"]:
                 errors.append(f"{section}.{field}: {name!r} is not a dataset; known: {sorted(config['datasets'])}")
+    for model, grid_methods in config.get("grid", {}).items():
+        if model not in config.get("models", {}):
+            errors.append(f"grid.{model}: not a model; known: {sorted(config.get('models', {}))}")
+        for method in grid_methods:
+            if method not in config.get("methods", {}):
+                errors.append(f"grid.{model}: unknown method {method!r}; known: {sorted(config.get('methods', {}))}")
     for method, settings in config.get("methods", {}).items():
         if settings["loss"] != "none" and "lr" not in settings:
             errors.append(f"methods.{method}: a trained method needs lr")
