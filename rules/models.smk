@@ -54,26 +54,61 @@ rule posttrain:
         "scripts/run_stage.py"
 
 
+def cache_rule_input(datasets):
+    return {"checkpoint": f"{DATA}/models/{{model}}/{{init}}.safetensors",
+            "stores": [store_path(d) for d in datasets],
+            "code": MODEL_CODE + STAGE_CODE + src("models/feature_cache.py")}
+
+
+FINETUNE_SETS = [config["finetune"]["train_set"], config["finetune"]["valid_set"]] if "finetune" in config else []
+
+
 rule feature_cache:
-    """The frozen prefix's outputs for one model x initial checkpoint x dataset, computed once."""
+    """The frozen prefix's outputs for the fine-tuning train or validation set of one model x initial
+    checkpoint, computed once and read by every method and seed."""
     input:
         checkpoint=f"{DATA}/models/{{model}}/{{init}}.safetensors",
-        store=lambda wc: store_path(wc.dataset),
+        stores=lambda wc: [store_path(wc.dataset)],
         code=MODEL_CODE + STAGE_CODE + src("models/feature_cache.py"),
     output:
-        features=f"{DATA}/features/{{model}}/{{init}}/{{dataset}}.h5",
+        features=[f"{DATA}/features/{{model}}/{{init}}/{{dataset}}.h5"],
     params:
         model=lambda wc: config["models"][wc.model],
         freeze=config["finetune"]["freeze"] if "finetune" in config else "none",
-        device=config.get("device", "cpu"),
     log:
         "logs/features/{model}/{init}/{dataset}.log",
+    wildcard_constraints:
+        init="pretrained|posttrained",
+        dataset="|".join(FINETUNE_SETS) or "none",
+    threads: 1
+    resources:
+        gpu=GPU,
+        mem_mb=3000,
+        runtime=30,
+    script:
+        "scripts/run_stage.py"
+
+
+rule feature_cache_tests:
+    """The same for every scored test set in one job (short jobs: start-up would dominate). Train and
+    validation caches are separate jobs, so a changed test set never reruns fine-tuning."""
+    input:
+        checkpoint=f"{DATA}/models/{{model}}/{{init}}.safetensors",
+        stores=[store_path(d) for d in test_set_names()],
+        code=MODEL_CODE + STAGE_CODE + src("models/feature_cache.py"),
+    output:
+        features=[f"{DATA}/features/{{model}}/{{init}}/{d}.h5" for d in test_set_names()],
+    params:
+        model=lambda wc: config["models"][wc.model],
+        freeze=config["finetune"]["freeze"] if "finetune" in config else "none",
+    log:
+        "logs/features/{model}/{init}/tests.log",
     wildcard_constraints:
         init="pretrained|posttrained",
     threads: 1
     resources:
         gpu=GPU,
         mem_mb=3000,
-        runtime=30,
+        runtime=60,
     script:
         "scripts/run_stage.py"

@@ -94,11 +94,12 @@ def posttrain(model_key: str, model_cfg: Mapping[str, Any], settings: Mapping[st
 
 
 def feature_cache(model_key: str, model_cfg: Mapping[str, Any], init: str, checkpoint: str | Path, freeze: str,
-                  store: str | Path, output: str | Path, batch_size: int = 16) -> int:
-    """The frozen prefix's outputs for one store."""
+                  stores: Sequence[str | Path], outputs: Sequence[str | Path], batch_size: int = 16) -> int:
+    """The frozen prefix's outputs for each store (paired lists); returns the segment count."""
     spec = ModelSpec.from_config(model_key, model_cfg)
     detector = initial_detector(spec, init, checkpoint, freeze, seed=0)
-    return write_feature_cache(detector, store, output, batch_size=batch_size, source_checkpoint=str(checkpoint))
+    return sum(write_feature_cache(detector, store, output, batch_size=batch_size, source_checkpoint=str(checkpoint))
+               for store, output in zip(stores, outputs, strict=True))
 
 
 def finetune(model_key: str, model_cfg: Mapping[str, Any], method_cfg: Mapping[str, Any],

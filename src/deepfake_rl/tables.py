@@ -63,7 +63,7 @@ def make_table1(eer_long: pd.DataFrame, test_sets: dict[str, dict[str, str]],
     means = seed_means(eer_long)
     means = means[means["dataset"].isin([*test_sets["in_domain"], *test_sets["out_of_domain"]])]
     in_domain, out_domain = test_sets["in_domain"], test_sets["out_of_domain"]
-    pivot = means.pivot_table(index=["model", "method"], columns="dataset", values="eer", dropna=False, sort=False)
+    pivot = means.set_index(["model", "method", "dataset"])["eer"].unstack("dataset")
     present = list(pivot.index)
     ordered = [r for r in PAPER_ROWS if (r.model, r.method) in present]
     known = {(r.model, r.method) for r in ordered}

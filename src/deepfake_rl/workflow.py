@@ -50,7 +50,7 @@ def _feature_cache(job: Any) -> None:
     from deepfake_rl import stages
 
     stages.feature_cache(job.wildcards.model, job.params.model, job.wildcards.init, job.input.checkpoint,
-                         job.params.freeze, job.input.store, job.output.features)
+                         job.params.freeze, list(job.input.stores), list(job.output.features))
 
 
 def _finetune(job: Any) -> None:
@@ -77,7 +77,8 @@ def _table1(job: Any) -> None:
 
 
 STAGES: dict[str, Stage] = {"build_domain": _build_domain, "segment": _segment, "pretrain": _pretrain,
-                            "posttrain": _posttrain, "feature_cache": _feature_cache, "finetune": _finetune,
+                            "posttrain": _posttrain, "feature_cache": _feature_cache,
+                            "feature_cache_tests": _feature_cache, "finetune": _finetune,
                             "score": _score, "table1": _table1}
 
 

@@ -1,0 +1,130 @@
+"""The training loop, the model stages in-process (pretrained front end -> post-training -> feature
+cache -> fine-tuning -> scoring -> Table 1), and the table layout."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from deepfake_rl import stages
+from deepfake_rl.data.store import Segment, WaveformDataset, write_store
+from deepfake_rl.methods.sft import SFT
+from deepfake_rl.models import Detector, ModelSpec, build_pretraining_model, load_detector, pretrained_frontend_state, save_frontend
+from deepfake_rl.tables import PAPER_ROWS, make_table1
+from deepfake_rl.train.loop import TrainSettings, train
+from tests.test_models import TINY, harmonic
+
+TEST_SETS = {"in_domain": {"dfe24_4s": "DFE24 4s"}, "out_of_domain": {"add23": "ADD23", "for": "FoR"}}
+
+
+def noisy(rng: np.random.Generator, samples: int) -> np.ndarray:
+    return (0.3 * rng.standard_normal(samples)).astype(np.float32)
+
+
+def labelled_store(path, n: int, seed: int):
+    """Real = harmonic tones, fake = noise bursts: separable, so training must lower the loss."""
+    rng = np.random.default_rng(seed)
+    segments = []
+    for i in range(n):
+        label = i % 2
+        samples = int(rng.integers(6000, 12000))
+        wave = harmonic(rng, samples) if label else noisy(rng, samples)
+        segments.append(Segment(wave, f"u{i}", f"u{i}", label, "-" if label else "noise", "s", "en", 0.0))
+    write_store(path, segments, {})
+    return path
+
+
+@pytest.fixture(scope="module")
+def model_cfg():
+    return {"label": "Tiny", **TINY}
+
+
+def test_two_step_fine_tune_logs_each_step_and_keeps_the_best_state(tmp_path, model_cfg):
+    spec = ModelSpec.from_config("tiny", model_cfg)
+    train_store = labelled_store(tmp_path / "train.h5", 8, 0)
+    valid_store = labelled_store(tmp_path / "valid.h5", 6, 1)
+    detector = Detector(spec, freeze="layers:1", seed=0)
+    frozen_before = {k: v.clone() for k, v in detector.frontend.feature_extractor.state_dict().items()}
+    settings = TrainSettings(lr=1e-3, epochs=1, batch_size=4, max_steps=2, seed=3)
+    result = train(detector, SFT(), WaveformDataset(train_store), WaveformDataset(valid_store), settings,
+                   inputs_are_features=False, log_path=tmp_path / "log.csv", progress=False)
+    log = pd.read_csv(tmp_path / "log.csv")
+    assert list(log["step"]) == [1, 2] and result.steps == 2
+    assert np.isfinite(log["loss"]).all() and not math.isnan(log["valid_eer"].iloc[-1])
+    assert 0.0 <= result.best_eer <= 1.0
+    for key, value in detector.frontend.feature_extractor.state_dict().items():
+        assert torch.equal(value, frozen_before[key]), f"frozen {key} changed"
+
+
+def test_training_is_deterministic_for_a_seed(tmp_path, model_cfg):
+    spec = ModelSpec.from_config("tiny", model_cfg)
+    store = labelled_store(tmp_path / "train.h5", 8, 0)
+    states = []
+    for _ in range(2):
+        detector = Detector(spec, freeze="cnn", seed=0)
+        train(detector, SFT(), WaveformDataset(store), WaveformDataset(store),
+              TrainSettings(lr=1e-3, epochs=2, batch_size=4, seed=5, crop=4000), inputs_are_features=False,
+              progress=False)
+        states.append(detector.state_dict())
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_model_stages_end_to_end_in_process(tmp_path, model_cfg):
+    spec = ModelSpec.from_config("tiny", model_cfg)
+    pool = labelled_store(tmp_path / "pool.h5", 16, 0)
+    valid = labelled_store(tmp_path / "valid.h5", 8, 1)
+    tests = {name: labelled_store(tmp_path / f"{name}.h5", 8, seed) for seed, name in enumerate(["dfe24_4s", "add23", "for"], 2)}
+    pretrained = tmp_path / "pretrained.safetensors"
+    save_frontend(pretrained_frontend_state(build_pretraining_model(spec, 0)), pretrained, spec)
+    posttrained = tmp_path / "posttrained.safetensors"
+    post = {"freeze": "cnn", "lr": 2e-3, "epochs": 3, "batch_size": 4, "crop_seconds": 0.5, "valid_every": None}
+    stages.posttrain("tiny", model_cfg, post, pretrained, pool, valid, posttrained, tmp_path / "post_log.csv")
+    finetune = {"freeze": "layers:-1", "batch_size": 4, "crop_seconds": 0.4}
+    caches = {}
+    for name, store in {"train": pool, "valid": valid, **tests}.items():
+        caches[name] = tmp_path / f"cache_{name}.h5"
+        stages.feature_cache("tiny", model_cfg, "posttrained", posttrained, finetune["freeze"], [store], [caches[name]])
+    method = {"loss": "sft", "init": "posttrained", "lr": 1e-3, "epochs": 1}
+    run = tmp_path / "runs" / "tiny" / "sft" / "seed1"
+    stages.finetune("tiny", model_cfg, method, finetune, 1, posttrained, caches["train"], caches["valid"],
+                    run / "model.safetensors", run / "train_log.csv")
+    assert load_detector(run / "model.safetensors").freeze == "layers:1"
+    names = list(tests)
+    scores = [run / "scores" / f"{n}.csv" for n in names]
+    stages.score(run / "model.safetensors", finetune["freeze"], [caches[n] for n in names], scores,
+                 [run / "embeddings" / f"{n}.h5" for n in names])
+    # the cached path scores exactly like the waveform path
+    on_waves = tmp_path / "waves.csv"
+    stages.score(run / "model.safetensors", "none", [tests["add23"]], [on_waves], [tmp_path / "w.h5"])
+    cached = pd.read_csv(run / "scores" / "add23.csv")
+    assert np.allclose(cached["score"], pd.read_csv(on_waves)["score"], atol=1e-3)
+    assert list(cached.columns) == ["ID", "label", "score", "p_real", "logit_fake", "logit_real"]
+    table = stages.table1(scores, TEST_SETS, {"tiny": "Tiny"}, tmp_path / "eer_long.csv", tmp_path / "table1.csv")
+    assert list(table.columns)[:5] == ["row", "model", "pretrain", "posttrain", "finetune"]
+    assert len(table) == 1 and np.isfinite(table.iloc[0, 5:].to_numpy(dtype=float)).all()
+
+
+def test_table1_follows_the_paper_rows_and_averages():
+    rows = []
+    for model, method, seeds in (("mms_1b", "sft", (1, 2)), ("xlsr_2b", "none", (0,)), ("xlsr_2b", "sft", (1, 2))):
+        for seed in seeds:
+            for dataset, eer in (("dfe24_4s", 0.1 * seed), ("add23", 0.2), ("for", 0.4)):
+                rows.append({"model": model, "method": method, "seed": seed, "dataset": dataset, "eer": eer})
+    table = make_table1(pd.DataFrame(rows), TEST_SETS, {"xlsr_2b": "XLS-R-2B", "mms_1b": "MMS-1B"})
+    assert list(table["row"]) == [1, 2, 14]           # the paper's ids, in the paper's order
+    assert list(table["finetune"]) == ["x", "SFT", "SFT"]
+    assert list(table["model"]) == ["XLS-R-2B", "XLS-R-2B", "MMS-1B"]
+    sft = table.iloc[1]
+    assert sft["DFE24 4s"] == pytest.approx(15.0)      # mean of seeds 1 and 2: (10 + 20) / 2
+    assert sft["out-of-domain ave."] == pytest.approx(30.0)
+    assert sft["in-domain ave."] == pytest.approx(15.0)
+
+
+def test_paper_rows_are_the_twenty_of_table_1():
+    assert len(PAPER_ROWS) == 20
+    assert [r.row for r in PAPER_ROWS if r.method == "none"] == [1, 13, 17]
+    assert [r.row for r in PAPER_ROWS if not r.posttrain] == [10, 11, 12]
