@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from deepfake_rl.data.store import WaveformDataset, collate_padded, read_store_manifest
 from deepfake_rl.io_utils import atomic_path
+from deepfake_rl.scoring import length_batches
 from deepfake_rl.models.detector import Detector
 
 FORMAT = "deepfake_rl.feature_cache"
@@ -43,12 +44,6 @@ def _inference(module: torch.nn.Module) -> Iterator[None]:
             yield
     finally:
         module.train(was_training)
-
-
-def duration_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """Indices grouped into batches of similar length (sorted, stable), to limit padding."""
-    order = np.argsort(lengths, kind="stable")
-    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
 
 
 def _prefix_features(detector: Detector, dataset: WaveformDataset, indices: np.ndarray
@@ -75,7 +70,7 @@ def write_feature_cache(detector: Detector, store_path: str | Path, out_path: st
     with atomic_path(out_path) as temporary, h5py.File(temporary, "w") as handle, _inference(detector):
         features = handle.create_dataset("features", (len(dataset),), dtype=h5py.vlen_dtype(np.float32))
         frames = handle.create_dataset("frames", (len(dataset),), dtype="int64")
-        for indices in tqdm(duration_batches(dataset.lengths(), batch_size), desc=f"cache {Path(store_path).name}",
+        for indices in tqdm(length_batches(dataset.lengths(), batch_size), desc=f"cache {Path(store_path).name}",
                             disable=not progress):
             for index, item in zip(indices, _prefix_features(detector, dataset, indices)):
                 features[index], frames[index], channels = item.ravel(), item.shape[0], item.shape[1]

@@ -1,0 +1,101 @@
+"""End to end on the tiny corpus (one model), in a copy of the repository: the default target is
+built, a second run has nothing to do, and edits rerun exactly the jobs they should."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import REPO
+from tests.test_workflow import job_counts
+
+pytestmark = pytest.mark.slow
+
+
+def copy_repository(destination: Path) -> Path:
+    """The tracked and untracked-but-not-ignored files of the repository, as a fresh clone would have."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, check=True,
+                           capture_output=True).stdout.decode().split("\0")
+    for name in filter(None, files):
+        source = REPO / name
+        if source.is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if source.is_symlink():
+                target.symlink_to(os.readlink(source))
+            else:
+                target.write_bytes(source.read_bytes())
+    return destination
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """The copy's own src/ is imported by the jobs, so edits to the copy behave like a user's edits."""
+    repo = copy_repository(tmp_path_factory.mktemp("repo"))
+    env = {**os.environ, "PYTHONPATH": str(repo / "src")}
+
+    def snakemake(*args: str, overlays: tuple[str, ...] = (), check: bool = True) -> str:
+        configs = ["config/config.yaml", "config/tiny.yaml", *overlays]  # --configfile last: it takes many values
+        result = subprocess.run([sys.executable, "-m", "snakemake", *args, "--configfile", *configs],
+                                cwd=repo, env=env, capture_output=True, text=True, timeout=1500)
+        if check and result.returncode != 0:
+            raise AssertionError(f"snakemake {args} failed:\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}")
+        return result.stdout + result.stderr
+
+    snakemake("--cores", "2")
+    return repo, snakemake
+
+
+def test_default_target_is_table1_with_the_paper_rows(tiny_run):
+    repo, _ = tiny_run
+    table = pd.read_csv(repo / "results" / "table1.csv")
+    assert list(table["row"]) == [17, 18]                      # MMS-300M: post-trained, + SFT
+    assert list(table["finetune"]) == ["x", "SFT"]
+    eer_columns = table.columns[5:]
+    assert table[eer_columns].notna().all().all()
+    long = pd.read_csv(repo / "results" / "eer_long.csv")
+    assert set(long["dataset"]) >= {"dfe24_4s", "dfe24_50s", "add23", "for", "dv", "itw", "pool_test"}
+
+
+def test_second_run_has_nothing_to_do(tiny_run):
+    _, snakemake = tiny_run
+    assert "Nothing to be done" in snakemake("-n")
+
+
+def overlay(repo: Path, name: str, text: str) -> str:
+    path = repo / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_sft_learning_rate_reruns_sft_training_scoring_and_table_only(tiny_run):
+    repo, snakemake = tiny_run
+    extra = overlay(repo, "lr.yaml", "methods:\n  sft: {lr: 5.0e-4}\n")
+    assert job_counts(snakemake("-n", overlays=(extra,))) == \
+        {"finetune": 1, "score": 1, "table1": 1, "all": 1}
+
+
+def test_editing_the_sft_module_reruns_sft_jobs_only(tiny_run):
+    repo, snakemake = tiny_run
+    module = repo / "src" / "deepfake_rl" / "methods" / "sft.py"
+    original = module.read_text()
+    try:
+        module.write_text(original + "\n# an edit\n")
+        dry = snakemake("-n")
+        assert job_counts(dry) == {"finetune": 1, "score": 1, "table1": 1, "all": 1}
+        assert not re.search(r"output: results/runs/\w+/none/", dry)
+    finally:
+        module.write_text(original)
+
+
+def test_changing_one_segmentation_reruns_its_store_caches_and_scores_not_training(tiny_run):
+    repo, snakemake = tiny_run
+    extra = overlay(repo, "seg.yaml", "datasets:\n  dfe24_4s: {max_seconds: 5}\n")
+    counts = job_counts(snakemake("-n", overlays=(extra,)))
+    assert counts == {"segment": 1, "feature_cache_tests": 1, "score": 2, "table1": 1, "all": 1}
