@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from deepfake_rl.methods.base import Batch, Method
+from deepfake_rl.methods.grpo import GRPO
 from deepfake_rl.methods.sft import SFT
 
 __all__ = ["Batch", "Method", "build_method", "LOSS_KINDS"]
 
-LOSS_KINDS: dict[str, type[Method]] = {"sft": SFT}
+LOSS_KINDS: dict[str, type[Method]] = {"sft": SFT, "grpo": GRPO}
 
 
 def build_method(loss: str, params: dict[str, Any] | None = None) -> Method:

@@ -1,0 +1,179 @@
+"""GRPO for a binary detector (paper section 2.3-2.4, appendix A.2, Eqs. 12-13).
+
+For each utterance, G labels are sampled from the policy, rewarded 1 when they match the ground
+truth, and turned into advantages (r - mean) / (std + rho). The policy-gradient term uses the
+importance ratio p_theta(y~|x) / p_old(y~|x), clipped to [1 - eps, 1 + eps] as in PPO, and a k3
+estimate of KL(p_theta || p_ref) to the frozen starting checkpoint is subtracted with weight beta.
+
+A 2-class policy needs ONE forward pass per utterance for any G: sampling and the group statistics
+are arithmetic on the two class probabilities.
+
+Variants (all one class, chosen by hyper-parameters):
+- `simplified` (GRPO_s): old = current with stop-gradient, no clipping, no old copy.
+- `negative=False` ("w/o neg."): advantage = reward, so mismatched samples contribute nothing.
+- `exact` (ours): the expectation over sampled labels in closed form (G -> infinity), no sampling noise.
+- `kl="exact"` (ours): the exact KL of the two 2-class distributions instead of the k3 estimate.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from deepfake_rl.methods.base import Batch, Method
+
+ADVANTAGE_NORMS = ("batch", "group")
+SAMPLE_FROM = ("current", "old")
+KL_KINDS = ("k3", "exact")
+
+
+def rewards_for(samples: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """1 where a sampled label matches the ground truth, else 0 ([B, G])."""
+    return (samples == labels[:, None]).to(torch.float32)
+
+
+def group_advantages(rewards: torch.Tensor, norm: str, rho: float, negative: bool = True) -> torch.Tensor:
+    """(r - mean) / (std + rho) over the whole batch (the authors' code) or per group (paper Eq. 4).
+
+    std is the unbiased sample standard deviation (torch's default, as in DeepSeek-style GRPO code).
+    Without negative rewards the advantage is the reward itself."""
+    if not negative:
+        return rewards
+    if norm == "batch":
+        return (rewards - rewards.mean()) / (rewards.std() + rho)
+    if norm == "group":
+        return (rewards - rewards.mean(dim=1, keepdim=True)) / (rewards.std(dim=1, keepdim=True) + rho)
+    raise ValueError(f"advantage_norm {norm!r}: expected one of {ADVANTAGE_NORMS}")
+
+
+def clipped_surrogate(ratio: torch.Tensor, advantages: torch.Tensor, epsilon: float | None) -> torch.Tensor:
+    """PPO's min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A); no clipping when epsilon is None."""
+    unclipped = ratio * advantages
+    if epsilon is None:
+        return unclipped
+    return torch.minimum(unclipped, ratio.clamp(1.0 - epsilon, 1.0 + epsilon) * advantages)
+
+
+def k3(log_p: torch.Tensor, log_ref: torch.Tensor) -> torch.Tensor:
+    """The k3 estimator of KL(p || ref) at a sample: exp(l_ref - l) - (l_ref - l) - 1 (>= 0, 0 iff equal)."""
+    difference = log_ref - log_p
+    return torch.exp(difference) - difference - 1.0
+
+
+def exact_kl(log_p: torch.Tensor, log_ref: torch.Tensor) -> torch.Tensor:
+    """KL(p || ref) of the 2-class distributions, per utterance ([B, 2] log-probs -> [B])."""
+    return (log_p.exp() * (log_p - log_ref)).sum(dim=1)
+
+
+@dataclass(frozen=True)
+class GRPOSettings:
+    group_size: int = 64
+    beta: float = 0.04
+    epsilon: float = 0.2
+    rho: float = 1e-5
+    advantage_norm: str = "batch"
+    old_refresh_steps: int = 1000
+    negative: bool = True
+    simplified: bool = False
+    exact: bool = False
+    kl: str = "k3"
+    sample_from: str = "current"
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (("advantage_norm", self.advantage_norm, ADVANTAGE_NORMS),
+                                     ("kl", self.kl, KL_KINDS), ("sample_from", self.sample_from, SAMPLE_FROM)):
+            if value not in allowed:
+                raise ValueError(f"grpo {name} {value!r}: expected one of {allowed}")
+        if self.group_size < 1 or self.old_refresh_steps < 1:
+            raise ValueError("grpo group_size and old_refresh_steps must be positive")
+
+
+def _frozen_copy(detector: nn.Module) -> nn.Module:
+    """A copy with no gradients, in eval mode (no dropout): the reference and the old policy."""
+    clone = copy.deepcopy(detector).eval()
+    for parameter in clone.parameters():
+        parameter.requires_grad_(False)
+    return clone
+
+
+class GRPO(Method):
+    """The GRPO family; see the module docstring for the variants."""
+
+    name = "grpo"
+
+    def __init__(self, **settings: object) -> None:
+        self.settings = GRPOSettings(**settings)  # type: ignore[arg-type]
+        self.reference: nn.Module | None = None
+        self.old: nn.Module | None = None
+
+    def setup(self, detector: nn.Module, train_size: int) -> None:
+        """The reference is the starting checkpoint, frozen; the old policy starts equal to it."""
+        self.reference = _frozen_copy(detector)
+        self.old = None if self.settings.simplified else _frozen_copy(detector)
+
+    def after_step(self, detector: nn.Module, step: int) -> None:
+        if self.old is not None and step % self.settings.old_refresh_steps == 0:
+            self.old.load_state_dict(detector.state_dict())
+
+    def _log_probs(self, module: nn.Module, batch: Batch) -> torch.Tensor:
+        return F.log_softmax(module.suffix(batch.inputs, batch.lengths).logits.float(), dim=1)
+
+    def loss(self, detector: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        log_p = self._log_probs(detector, batch)
+        with torch.no_grad():
+            log_ref = self._log_probs(self.reference, batch)
+            log_old = log_p.detach() if self.old is None else self._log_probs(self.old, batch)
+        return grpo_loss(log_p, log_old, log_ref, batch.labels, self.settings)
+
+
+def grpo_loss(log_p: torch.Tensor, log_old: torch.Tensor, log_ref: torch.Tensor, labels: torch.Tensor,
+              settings: GRPOSettings) -> tuple[torch.Tensor, dict[str, float]]:
+    """The GRPO loss from the three policies' log-probabilities ([B, 2] each); pure, for tests."""
+    sampling = (log_p.detach() if settings.sample_from == "current" else log_old).exp()
+    if settings.exact:
+        objective, kl_term, mean_reward = _expected_objective(log_p, log_old, log_ref, labels, sampling, settings)
+    else:
+        samples = torch.bernoulli(sampling[:, 1:2].expand(-1, settings.group_size)).long()   # 1 = real
+        rewards = rewards_for(samples, labels)
+        advantages = group_advantages(rewards, settings.advantage_norm, settings.rho, settings.negative)
+        ratio = torch.exp(log_p.gather(1, samples) - log_old.gather(1, samples))
+        epsilon = None if settings.simplified else settings.epsilon
+        objective = clipped_surrogate(ratio, advantages, epsilon)
+        kl_term = k3(log_p.gather(1, samples), log_ref.gather(1, samples)) if settings.kl == "k3" \
+            else exact_kl(log_p, log_ref)[:, None].expand_as(objective)
+        mean_reward = rewards.mean()
+    loss = -(objective - settings.beta * kl_term).mean()
+    accuracy = (log_p.argmax(dim=1) == labels).float().mean()
+    return loss, {"loss": float(loss.detach()), "accuracy": float(accuracy), "reward": float(mean_reward),
+                  "kl": float(kl_term.detach().mean())}
+
+
+def _expected_objective(log_p: torch.Tensor, log_old: torch.Tensor, log_ref: torch.Tensor, labels: torch.Tensor,
+                        sampling: torch.Tensor, settings: GRPOSettings
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-utterance expectation over y~ ~ sampling of the surrogate and of the KL term, with the
+    group statistics of an infinite group: mean reward q = P(y~ = y), std sqrt(q (1 - q))."""
+    q = sampling.gather(1, labels[:, None]).squeeze(1)                     # P(sampled label is correct)
+    if not settings.negative:
+        advantage_match, advantage_miss = torch.ones_like(q), torch.zeros_like(q)
+    else:
+        mean = q.mean() if settings.advantage_norm == "batch" else q
+        std = torch.sqrt(mean * (1 - mean))
+        advantage_match, advantage_miss = (1 - mean) / (std + settings.rho), -mean / (std + settings.rho)
+    epsilon = None if settings.simplified else settings.epsilon
+    other = 1 - labels
+    objective = q * clipped_surrogate(
+        torch.exp(log_p.gather(1, labels[:, None]) - log_old.gather(1, labels[:, None])).squeeze(1),
+        advantage_match.expand_as(q), epsilon)
+    objective = objective + (1 - q) * clipped_surrogate(
+        torch.exp(log_p.gather(1, other[:, None]) - log_old.gather(1, other[:, None])).squeeze(1),
+        advantage_miss.expand_as(q), epsilon)
+    if settings.kl == "exact":
+        kl_term = exact_kl(log_p, log_ref)
+    else:
+        kl_term = (sampling * k3(log_p, log_ref)).sum(dim=1)
+    return objective, kl_term, q.mean()

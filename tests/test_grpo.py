@@ -1,0 +1,166 @@
+"""GRPO against the paper: advantage values (footnote 2), PPO clipping, k3, the appendix A.1
+identity (GRPO w/o neg. = p-weighted SFT + the KL term), and the closed form vs Monte Carlo."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from deepfake_rl.methods.grpo import (GRPOSettings, clipped_surrogate, exact_kl, group_advantages, grpo_loss, k3,
+                                      rewards_for)
+
+
+def test_rewards_are_one_for_matching_samples():
+    samples = torch.tensor([[1, 0, 1], [0, 0, 1]])
+    assert rewards_for(samples, torch.tensor([1, 0])).tolist() == [[1, 0, 1], [1, 1, 0]]
+
+
+@pytest.mark.parametrize("matched", [1, 3, 7])
+def test_group_advantages_are_the_footnote_values(matched):
+    group = 8
+    rewards = torch.zeros(1, group)
+    rewards[0, :matched] = 1
+    mean = matched / group
+    sigma = rewards.std().item()  # unbiased, as implemented
+    advantages = group_advantages(rewards, "group", rho=0.0)
+    assert advantages[0, :matched] == pytest.approx(torch.full((matched,), (1 - mean) / sigma), rel=1e-6)
+    assert advantages[0, matched:] == pytest.approx(torch.full((group - matched,), -mean / sigma), rel=1e-6)
+
+
+def test_uniform_group_gets_zero_advantage_thanks_to_rho():
+    advantages = group_advantages(torch.ones(2, 4), "group", rho=1e-5)
+    assert torch.all(advantages == 0)
+
+
+def test_batch_normalisation_uses_batch_statistics_not_group_ones():
+    rewards = torch.tensor([[1.0, 1.0], [0.0, 1.0]])
+    batch = group_advantages(rewards, "batch", rho=0.0)
+    assert batch == pytest.approx((rewards - 0.75) / rewards.std())
+    assert torch.all(group_advantages(rewards, "group", rho=1e-5)[0] == 0)
+
+
+def test_without_negative_reward_the_advantage_is_the_reward():
+    rewards = torch.tensor([[1.0, 0.0, 1.0]])
+    assert torch.equal(group_advantages(rewards, "batch", 1e-5, negative=False), rewards)
+
+
+@pytest.mark.parametrize("ratio_value, advantage, gradient_expected", [
+    (1.5, 1.0, False),   # above 1 + eps with positive advantage: clipped, no gradient
+    (1.1, 1.0, True),    # inside the range: gradient
+    (0.5, 1.0, True),    # below 1 - eps with positive advantage: min keeps the unclipped term
+    (0.5, -1.0, False),  # below 1 - eps with negative advantage: clipped, no gradient
+    (1.5, -1.0, True),   # above 1 + eps with negative advantage: unclipped (pessimistic) term
+])
+def test_clip_behaves_like_ppo(ratio_value, advantage, gradient_expected):
+    ratio = torch.tensor(ratio_value, requires_grad=True)
+    clipped_surrogate(ratio, torch.tensor(advantage), epsilon=0.2).backward()
+    assert (ratio.grad.abs().item() > 0) == gradient_expected
+
+
+def test_k3_is_zero_for_equal_policies_and_positive_otherwise():
+    log_p = torch.log_softmax(torch.randn(5, 2), dim=1)
+    assert torch.allclose(k3(log_p, log_p), torch.zeros(5, 2))
+    other = torch.log_softmax(torch.randn(5, 2), dim=1)
+    assert torch.all(k3(log_p, other) > 0)
+    assert torch.all(exact_kl(log_p, other) > 0) and torch.allclose(exact_kl(log_p, log_p), torch.zeros(5))
+
+
+def test_k3_is_an_unbiased_estimate_of_kl_under_p():
+    log_p = torch.log_softmax(torch.randn(4, 2), dim=1)
+    log_ref = torch.log_softmax(torch.randn(4, 2), dim=1)
+    expectation = (log_p.exp() * k3(log_p, log_ref)).sum(dim=1)
+    assert torch.allclose(expectation, exact_kl(log_p, log_ref), atol=1e-6)
+
+
+def _policy(seed: int, n: int = 6):
+    generator = torch.Generator().manual_seed(seed)
+    logits = torch.randn(n, 2, generator=generator, requires_grad=True)
+    reference = torch.randn(n, 2, generator=generator)
+    labels = torch.randint(0, 2, (n,), generator=generator)
+    return logits, F.log_softmax(reference, dim=1), labels
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.04, 1.0])
+def test_appendix_a1_grpo_without_negative_is_p_weighted_sft_plus_kl(beta):
+    logits, log_ref, labels = _policy(0)
+    settings = GRPOSettings(negative=False, simplified=True, exact=True, beta=beta)
+    log_p = F.log_softmax(logits, dim=1)
+    grpo_loss(log_p, log_p.detach(), log_ref, labels, settings)[0].backward()
+    grpo_gradient = logits.grad.clone()
+    logits.grad = None
+    log_p = F.log_softmax(logits, dim=1)
+    log_p_true = log_p.gather(1, labels[:, None]).squeeze(1)
+    weighted_sft = -(log_p_true.detach().exp() * log_p_true).mean()
+    kl_term = (log_p.detach().exp() * k3(log_p, log_ref)).sum(dim=1).mean()
+    (weighted_sft + beta * kl_term).backward()
+    assert torch.allclose(grpo_gradient, logits.grad, atol=1e-6)
+    # and it is NOT the plain SFT gradient (the p(y|x) weight matters)
+    logits.grad = None
+    F.cross_entropy(logits, labels).backward()
+    if beta == 0.0:
+        assert not torch.allclose(grpo_gradient, logits.grad, atol=1e-3)
+
+
+def test_appendix_a1_holds_for_the_monte_carlo_estimate_in_expectation():
+    logits, log_ref, labels = _policy(1)
+    torch.manual_seed(0)
+    settings = GRPOSettings(negative=False, simplified=True, beta=0.0, group_size=200_000)
+    log_p = F.log_softmax(logits, dim=1)
+    grpo_loss(log_p, log_p.detach(), log_ref, labels, settings)[0].backward()
+    monte_carlo = logits.grad.clone()
+    logits.grad = None
+    log_p_true = F.log_softmax(logits, dim=1).gather(1, labels[:, None]).squeeze(1)
+    (-(log_p_true.detach().exp() * log_p_true).mean()).backward()
+    assert torch.allclose(monte_carlo, logits.grad, atol=5e-3)
+
+
+@pytest.mark.parametrize("norm", ["batch", "group"])
+@pytest.mark.parametrize("simplified", [True, False])
+def test_exact_equals_the_expectation_of_monte_carlo_for_large_groups(norm, simplified):
+    logits, log_ref, labels = _policy(2)
+    log_p = F.log_softmax(logits, dim=1)
+    log_old = F.log_softmax(logits.detach() + 0.3 * torch.randn(6, 2, generator=torch.Generator().manual_seed(9)), dim=1)
+    common = dict(advantage_norm=norm, simplified=simplified, sample_from="old", beta=0.04)
+    exact = grpo_loss(log_p, log_old, log_ref, labels, GRPOSettings(exact=True, **common))[0]
+    torch.manual_seed(3)
+    monte_carlo = grpo_loss(log_p, log_old, log_ref, labels, GRPOSettings(group_size=400_000, **common))[0]
+    assert monte_carlo.item() == pytest.approx(exact.item(), abs=5e-3)
+
+
+def test_grpo_s_has_unit_ratio_and_the_policy_gradient():
+    logits, log_ref, labels = _policy(3)
+    log_p = F.log_softmax(logits, dim=1)
+    loss, stats = grpo_loss(log_p, log_p.detach(), log_ref, labels, GRPOSettings(simplified=True, beta=0.0, group_size=8))
+    loss.backward()
+    assert torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
+    assert 0.0 <= stats["reward"] <= 1.0
+
+
+def test_invalid_settings_are_refused():
+    with pytest.raises(ValueError, match="advantage_norm 'token'"):
+        GRPOSettings(advantage_norm="token")
+
+
+def test_grpo_trains_through_the_shared_loop_and_refreshes_the_old_policy(tmp_path):
+    from deepfake_rl.data.store import WaveformDataset
+    from deepfake_rl.methods.grpo import GRPO
+    from deepfake_rl.models import Detector, ModelSpec
+    from deepfake_rl.train.loop import TrainSettings, train
+    from tests.test_models import TINY
+    from tests.test_training import labelled_store
+
+    store = WaveformDataset(labelled_store(tmp_path / "train.h5", 8, 0))
+    detector = Detector(ModelSpec.from_config("tiny", TINY), freeze="layers:1", seed=0)
+    method = GRPO(group_size=16, old_refresh_steps=2)
+    result = train(detector, method, store, store, TrainSettings(lr=1e-3, epochs=2, batch_size=4, seed=1),
+                   inputs_are_features=False, log_path=tmp_path / "log.csv", progress=False)
+    assert result.steps == 4
+    import pandas as pd
+
+    log = pd.read_csv(tmp_path / "log.csv")
+    assert {"reward", "kl"} <= set(log.columns) and 0.0 <= log["kl"].iloc[0] < 1e-2  # starts at the reference
+    reference = method.reference.state_dict()
+    trained = dict(method.old.state_dict())   # refreshed at step 4 = the last step
+    changed = [k for k in reference if not torch.equal(reference[k], trained[k])]
+    assert changed and all(not p.requires_grad for p in method.reference.parameters())
