@@ -15,7 +15,7 @@ def src(*modules):
 CORPUS_CODE = src("data/embedded.py", "data/attacks.py", "data/channels.py", "data/prompts.py",
                   "data/audio_io.py", "data/manifest.py", "seeding.py")
 SEGMENT_CODE = src("data/segment.py", "data/segment_stage.py", "data/store.py", "data/audio_io.py",
-                   "data/manifest.py")
+                   "data/manifest.py", "seeding.py")
 
 
 def dataset_spec(wildcards):
@@ -46,7 +46,7 @@ RUNS = "results/runs"
 ON_GPU = str(config.get("device", "cpu")).startswith("cuda")
 GPU = 1 if ON_GPU else 0  # declared by GPU rules, so `--resources gpu=N` caps concurrent GPU jobs
 
-MODEL_CODE = src("models/spec.py", "models/detector.py", "models/checkpoint.py")
+MODEL_CODE = src("models/spec.py", "models/detector.py", "models/checkpoint.py", "data/dataset.py")
 TRAIN_CODE = src("train/loop.py", "scoring.py", "metrics.py", "methods/base.py", "methods/__init__.py")
 STAGE_CODE = src("stages.py")  # workflow.py (argument plumbing only) is deliberately not tracked
 

@@ -36,7 +36,7 @@ rule table1:
     """EER per run x test set (results/eer_long.csv) and the paper's Table 1 (mean over seeds)."""
     input:
         scores=all_scores(),
-        code=STAGE_CODE + src("metrics.py", "tables.py"),
+        code=src("metrics.py", "tables.py"),
     output:
         eer_long="results/eer_long.csv",
         table="results/table1.csv",

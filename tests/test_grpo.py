@@ -143,7 +143,7 @@ def test_invalid_settings_are_refused():
 
 
 def test_grpo_trains_through_the_shared_loop_and_refreshes_the_old_policy(tmp_path):
-    from deepfake_rl.data.store import WaveformDataset
+    from deepfake_rl.data.dataset import WaveformDataset
     from deepfake_rl.methods.grpo import GRPO
     from deepfake_rl.models import Detector, ModelSpec
     from deepfake_rl.train.loop import TrainSettings, train

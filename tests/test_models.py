@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from deepfake_rl.data.store import Segment, WaveformDataset, collate_padded, write_store
+from deepfake_rl.data.dataset import WaveformDataset, collate_padded
+from deepfake_rl.data.store import Segment, write_store
 from deepfake_rl.models import (DEFAULT_MODELS, FAKE, REAL, CheckpointError, Detector, FeatureDataset, ModelSpec,
                                 build_pretraining_model, load_detector, load_frontend_into, pretrain_frontend,
                                 pretrained_frontend_state, read_checkpoint_metadata, real_probability,

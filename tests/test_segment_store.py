@@ -13,7 +13,8 @@ from deepfake_rl.data.audio_io import SAMPLE_RATE, write_wav
 from deepfake_rl.data.manifest import write_manifest
 from deepfake_rl.data.segment import fixed_bounds, random_bounds
 from deepfake_rl.data.segment_stage import segment_corpus
-from deepfake_rl.data.store import Segment, WaveformDataset, collate_padded, read_store_manifest, write_store
+from deepfake_rl.data.dataset import WaveformDataset, collate_padded
+from deepfake_rl.data.store import Segment, read_store_manifest, write_store
 
 
 def test_exact_multiple_gives_equal_chunks_and_no_empty_tail():

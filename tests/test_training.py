@@ -11,10 +11,11 @@ import pytest
 import torch
 
 from deepfake_rl import stages
-from deepfake_rl.data.store import Segment, WaveformDataset, write_store
+from deepfake_rl.data.dataset import WaveformDataset
+from deepfake_rl.data.store import Segment, write_store
 from deepfake_rl.methods.sft import SFT
 from deepfake_rl.models import Detector, ModelSpec, build_pretraining_model, load_detector, pretrained_frontend_state, save_frontend
-from deepfake_rl.tables import PAPER_ROWS, make_table1
+from deepfake_rl.tables import PAPER_ROWS, make_table1, table1
 from deepfake_rl.train.loop import TrainSettings, train
 from tests.test_models import TINY, harmonic
 
@@ -103,7 +104,7 @@ def test_model_stages_end_to_end_in_process(tmp_path, model_cfg):
     cached = pd.read_csv(run / "scores" / "add23.csv")
     assert np.allclose(cached["score"], pd.read_csv(on_waves)["score"], atol=1e-3)
     assert list(cached.columns) == ["ID", "label", "score", "p_real", "logit_fake", "logit_real"]
-    table = stages.table1(scores, TEST_SETS, {"tiny": "Tiny"}, tmp_path / "eer_long.csv", tmp_path / "table1.csv")
+    table = table1(scores, TEST_SETS, {"tiny": "Tiny"}, tmp_path / "eer_long.csv", tmp_path / "table1.csv")
     assert list(table.columns)[:5] == ["row", "model", "pretrain", "posttrain", "finetune"]
     assert len(table) == 1 and np.isfinite(table.iloc[0, 5:].to_numpy(dtype=float)).all()
 

@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from deepfake_rl.data.store import collate_padded
+from deepfake_rl.data.dataset import collate_padded
 
 
 @dataclass

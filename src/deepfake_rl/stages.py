@@ -10,22 +10,19 @@ from typing import Any
 
 import h5py
 import numpy as np
-import pandas as pd
 from torch.utils.data import Dataset
 
 from deepfake_rl.data.audio_io import SAMPLE_RATE
-from deepfake_rl.data.store import WaveformDataset
+from deepfake_rl.data.dataset import WaveformDataset
 from deepfake_rl.io_utils import atomic_path
 from deepfake_rl.methods import build_method
 from deepfake_rl.methods.base import CrossEntropy
-from deepfake_rl.metrics import UndefinedMetricError, eer_from_labels
 from deepfake_rl.models.checkpoint import load_detector, load_frontend_into, save_detector, save_frontend
 from deepfake_rl.models.detector import Detector
 from deepfake_rl.models.feature_cache import FeatureDataset, write_feature_cache
 from deepfake_rl.models.pretrain import build_pretraining_model, pretrain_frontend, pretrained_frontend_state
 from deepfake_rl.models.spec import ModelSpec
 from deepfake_rl.scoring import score_dataset
-from deepfake_rl.tables import make_table1
 from deepfake_rl.train.loop import TrainSettings, train
 
 # keys of a method's config entry that are training-schedule settings, not loss hyper-parameters
@@ -144,35 +141,3 @@ def score(checkpoint: str | Path, freeze: str, inputs: Sequence[str | Path], sco
             handle.create_dataset("label", data=scores.labels.astype(np.int8))
             handle.create_dataset("id", data=dataset.ids, dtype=h5py.string_dtype("utf-8"))
             handle.attrs["checkpoint"] = str(checkpoint)
-
-
-RUN_PATTERN = re.compile(r"(?P<model>[^/]+)/(?P<method>[^/]+)/seed(?P<seed>\d+)/scores/(?P<dataset>[^/]+)\.csv$")
-
-
-def eer_table(score_files: Sequence[str | Path]) -> pd.DataFrame:
-    """One row per run x test set: model, method, seed, dataset, trial counts and EER (NaN if undefined)."""
-    records = []
-    for path in score_files:
-        match = RUN_PATTERN.search(Path(path).as_posix())
-        if match is None:
-            raise ValueError(f"{path}: not a scores file of the form <model>/<method>/seed<N>/scores/<dataset>.csv")
-        frame = pd.read_csv(path)
-        try:
-            eer, note = eer_from_labels(frame["score"].to_numpy(), frame["label"].to_numpy()), ""
-        except UndefinedMetricError as error:
-            eer, note = float("nan"), str(error)
-        records.append({**match.groupdict(), "seed": int(match["seed"]), "n_real": int((frame["label"] == 1).sum()),
-                        "n_fake": int((frame["label"] == 0).sum()), "eer": eer, "note": note})
-    return pd.DataFrame(records)
-
-
-def table1(score_files: Sequence[str | Path], test_sets: Mapping[str, Mapping[str, str]],
-           model_labels: Mapping[str, str], eer_long_csv: str | Path, table_csv: str | Path) -> pd.DataFrame:
-    """results/eer_long.csv (every run x test set x seed) and results/table1.csv (paper layout)."""
-    long = eer_table(score_files)
-    with atomic_path(eer_long_csv) as temporary:
-        long.to_csv(temporary, index=False, float_format="%.6f")
-    table = make_table1(long, {k: dict(v) for k, v in test_sets.items()}, dict(model_labels))
-    with atomic_path(table_csv) as temporary:
-        table.to_csv(temporary, index=False)
-    return table

@@ -3,11 +3,17 @@ order and ids, one column per test set, in-domain and out-of-domain averages, me
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from deepfake_rl.io_utils import atomic_path
+from deepfake_rl.metrics import UndefinedMetricError, eer_from_labels
 
 
 @dataclass(frozen=True)
@@ -83,3 +89,35 @@ def make_table1(eer_long: pd.DataFrame, test_sets: dict[str, dict[str, str]],
         record["out-of-domain ave."] = np.mean([record[label] for label in out_domain.values()])
         records.append(record)
     return pd.DataFrame(records).round(2)
+
+
+RUN_PATTERN = re.compile(r"(?P<model>[^/]+)/(?P<method>[^/]+)/seed(?P<seed>\d+)/scores/(?P<dataset>[^/]+)\.csv$")
+
+
+def eer_table(score_files: Sequence[str | Path]) -> pd.DataFrame:
+    """One row per run x test set: model, method, seed, dataset, trial counts and EER (NaN if undefined)."""
+    records = []
+    for path in score_files:
+        match = RUN_PATTERN.search(Path(path).as_posix())
+        if match is None:
+            raise ValueError(f"{path}: not a scores file of the form <model>/<method>/seed<N>/scores/<dataset>.csv")
+        frame = pd.read_csv(path)
+        try:
+            eer, note = eer_from_labels(frame["score"].to_numpy(), frame["label"].to_numpy()), ""
+        except UndefinedMetricError as error:
+            eer, note = float("nan"), str(error)
+        records.append({**match.groupdict(), "seed": int(match["seed"]), "n_real": int((frame["label"] == 1).sum()),
+                        "n_fake": int((frame["label"] == 0).sum()), "eer": eer, "note": note})
+    return pd.DataFrame(records)
+
+
+def table1(score_files: Sequence[str | Path], test_sets: Mapping[str, Mapping[str, str]],
+           model_labels: Mapping[str, str], eer_long_csv: str | Path, table_csv: str | Path) -> pd.DataFrame:
+    """results/eer_long.csv (every run x test set x seed) and results/table1.csv (paper layout)."""
+    long = eer_table(score_files)
+    with atomic_path(eer_long_csv) as temporary:
+        long.to_csv(temporary, index=False, float_format="%.6f")
+    table = make_table1(long, {k: dict(v) for k, v in test_sets.items()}, dict(model_labels))
+    with atomic_path(table_csv) as temporary:
+        table.to_csv(temporary, index=False)
+    return table

@@ -70,9 +70,9 @@ def _score(job: Any) -> None:
 
 
 def _table1(job: Any) -> None:
-    from deepfake_rl import stages
+    from deepfake_rl import tables
 
-    stages.table1(list(job.input.scores), job.params.test_sets, job.params.model_labels, job.output.eer_long,
+    tables.table1(list(job.input.scores), job.params.test_sets, job.params.model_labels, job.output.eer_long,
                   job.output.table)
 
 

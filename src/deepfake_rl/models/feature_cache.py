@@ -26,7 +26,8 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from deepfake_rl.data.store import WaveformDataset, collate_padded, read_store_manifest
+from deepfake_rl.data.dataset import WaveformDataset, collate_padded
+from deepfake_rl.data.store import read_store_manifest
 from deepfake_rl.io_utils import atomic_path
 from deepfake_rl.scoring import length_batches
 from deepfake_rl.models.detector import Detector

@@ -22,7 +22,7 @@ from transformers import Wav2Vec2ForPreTraining
 from transformers.models.wav2vec2.modeling_wav2vec2 import _compute_mask_indices, _sample_negative_indices
 
 from deepfake_rl.data.audio_io import SAMPLE_RATE
-from deepfake_rl.data.store import WaveformDataset, collate_padded
+from deepfake_rl.data.dataset import WaveformDataset, collate_padded
 from deepfake_rl.models.detector import normalise_waveform, valid_mask
 from deepfake_rl.models.spec import ModelSpec
 

@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from deepfake_rl.data.store import collate_padded
+from deepfake_rl.data.dataset import collate_padded
 from deepfake_rl.io_utils import atomic_path
 from deepfake_rl.methods.base import Batch, Method
 from deepfake_rl.metrics import eer_from_labels
