@@ -54,12 +54,6 @@ rule posttrain:
         "scripts/run_stage.py"
 
 
-def cache_rule_input(datasets):
-    return {"checkpoint": f"{DATA}/models/{{model}}/{{init}}.safetensors",
-            "stores": [store_path(d) for d in datasets],
-            "code": MODEL_CODE + STAGE_CODE + src("models/feature_cache.py")}
-
-
 FINETUNE_SETS = [config["finetune"]["train_set"], config["finetune"]["valid_set"]] if "finetune" in config else []
 
 

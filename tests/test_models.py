@@ -271,3 +271,10 @@ def test_feature_cache_refuses_freeze_none(spec: ModelSpec, tmp_path: Path) -> N
     with pytest.raises(ValueError, match="no frozen prefix"):
         write_feature_cache(Detector(spec), store, tmp_path / "cache.h5", batch_size=2, progress=False)
     assert not (tmp_path / "cache.h5").exists()
+
+
+def test_negative_freeze_keeps_the_last_layers_trainable(spec):
+    assert Detector(spec, freeze="layers:-1").freeze == f"layers:{spec.num_layers - 1}"
+    assert Detector(spec, freeze=f"layers:-{spec.num_layers}").freeze == "layers:0"
+    with pytest.raises(ValueError, match="layers:-9"):
+        Detector(spec, freeze="layers:-9")

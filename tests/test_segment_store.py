@@ -78,12 +78,16 @@ def test_store_round_trip_and_dataset(tmp_path):
     assert torch.all(batch["inputs"][1, 800:] == 0)
 
 
-def test_dataset_crops_long_waveforms(tmp_path):
+def test_training_crop_shortens_only_long_waveforms(tmp_path):
+    from deepfake_rl.train.loop import RandomCrop
+
     path = tmp_path / "set.h5"
     write_store(path, _segments([1000, 300]), {})
-    dataset = WaveformDataset(path, crop_samples=400, random_crop=True, seed=3)
+    dataset = RandomCrop(WaveformDataset(path), crop=400, seed=3)
     assert len(dataset[0][0]) == 400 and len(dataset[1][0]) == 300
-    assert dataset.lengths().tolist() == [400, 300]
+    assert WaveformDataset(path).lengths().tolist() == [1000, 300]
+    fresh = [RandomCrop(WaveformDataset(path), crop=400, seed=3)[0][0] for _ in range(2)]
+    assert torch.equal(fresh[0], fresh[1])  # the crop offset is seeded
 
 
 def test_segment_corpus_writes_dfe24_style_chunks(tmp_path):

@@ -26,17 +26,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from deepfake_rl.data.summary import corpus_summary
 
-    print(corpus_summary(args.corpus_root).to_markdown(index=False) if _has_tabulate()
-          else corpus_summary(args.corpus_root).to_string(index=False))
+    print(corpus_summary(args.corpus_root).to_string(index=False))
     return 0
-
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 if __name__ == "__main__":

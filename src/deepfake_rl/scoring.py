@@ -48,13 +48,6 @@ def length_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
     return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
 
 
-def item_lengths(dataset: Dataset) -> np.ndarray:
-    """Lengths along the first axis, from the dataset's own table when it has one."""
-    if hasattr(dataset, "lengths"):
-        return np.asarray(dataset.lengths())
-    return np.array([len(dataset[i][0]) for i in range(len(dataset))])
-
-
 def model_inputs(detector: nn.Module, batch: dict[str, torch.Tensor], inputs_are_features: bool,
                  device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """The trainable suffix's inputs: cached prefix features as they are, or the prefix of waveforms."""
@@ -71,7 +64,7 @@ def score_dataset(detector: nn.Module, dataset: Dataset, *, inputs_are_features:
     device = torch.device(device)
     was_training = detector.training
     detector.eval()
-    batches = length_batches(item_lengths(dataset), batch_size)
+    batches = length_batches(np.asarray(dataset.lengths()), batch_size)
     logits: list[np.ndarray] = []
     pooled: list[np.ndarray] = []
     order: list[np.ndarray] = []
@@ -83,6 +76,4 @@ def score_dataset(detector: nn.Module, dataset: Dataset, *, inputs_are_features:
         order.append(batch["index"].numpy())
     detector.train(was_training)
     position = np.argsort(np.concatenate(order))
-    labels = np.asarray([dataset[int(i)][1] for i in range(len(dataset))]) if not hasattr(dataset, "labels") \
-        else np.asarray(dataset.labels)
-    return Scores(np.concatenate(logits)[position], np.concatenate(pooled)[position], labels)
+    return Scores(np.concatenate(logits)[position], np.concatenate(pooled)[position], np.asarray(dataset.labels))

@@ -3,7 +3,6 @@ post-training, the frozen-prefix feature cache, fine-tuning, scoring and the Tab
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,12 +29,6 @@ SCHEDULE_KEYS = ("lr", "epochs", "max_steps", "valid_every", "batch_size", "weig
 NOT_LOSS_KEYS = ("loss", "init", *SCHEDULE_KEYS)
 
 
-def resolve_freeze(freeze: str, num_layers: int) -> str:
-    """'layers:-k' means all but the last k transformer layers; other values pass through."""
-    match = re.fullmatch(r"layers:-(\d+)", freeze)
-    return f"layers:{max(0, num_layers - int(match.group(1)))}" if match else freeze
-
-
 def frames_for(seconds: float | None, spec: ModelSpec, features: bool) -> int | None:
     """A duration as items along the inputs' time axis: frames for cached features, else samples."""
     if seconds is None:
@@ -53,7 +46,6 @@ def open_inputs(path: str | Path) -> tuple[Dataset, bool]:
 
 def initial_detector(spec: ModelSpec, init: str, checkpoint: str | Path, freeze: str, seed: int) -> Detector:
     """The starting point of fine-tuning: a post-trained detector, or a pre-trained front end + new head."""
-    freeze = resolve_freeze(freeze, spec.num_layers)
     if init == "posttrained":
         return load_detector(checkpoint, freeze=freeze)
     detector = Detector(spec, freeze=freeze, seed=seed)
@@ -83,7 +75,7 @@ def posttrain(model_key: str, model_cfg: Mapping[str, Any], settings: Mapping[st
     schedule = TrainSettings(lr=settings["lr"], epochs=settings["epochs"], batch_size=settings["batch_size"],
                              valid_every=settings.get("valid_every"), seed=0, device=device,
                              crop=frames_for(settings["crop_seconds"], spec, features=False))
-    result = train(detector, CrossEntropy(), WaveformDataset(train_store, crop_samples=None), WaveformDataset(valid_store),
+    result = train(detector, CrossEntropy(), WaveformDataset(train_store), WaveformDataset(valid_store),
                    schedule, inputs_are_features=False, log_path=log_csv, desc=f"posttrain {model_key}")
     save_detector(detector.cpu(), output, metadata={"best_valid_eer": result.best_eer, "best_step": result.best_step,
                                                     "steps": result.steps})
@@ -126,8 +118,7 @@ def finetune(model_key: str, model_cfg: Mapping[str, Any], method_cfg: Mapping[s
 def score(checkpoint: str | Path, freeze: str, inputs: Sequence[str | Path], scores_csv: Sequence[str | Path],
           embeddings_h5: Sequence[str | Path], batch_size: int = 16, device: str = "cpu") -> None:
     """Scores CSV and pooled embeddings (HDF5) of one checkpoint on each dataset (paired lists)."""
-    detector = load_detector(checkpoint)
-    detector = load_detector(checkpoint, freeze=resolve_freeze(freeze, detector.spec.num_layers)).to(device)
+    detector = load_detector(checkpoint, freeze=freeze).to(device)
     for data, scores_path, embeddings_path in zip(inputs, scores_csv, embeddings_h5, strict=True):
         dataset, features = open_inputs(data)
         if isinstance(dataset, FeatureDataset):

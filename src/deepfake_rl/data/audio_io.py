@@ -22,6 +22,14 @@ class AudioError(ValueError):
     """A clip cannot be used; the message names the file and the reason."""
 
 
+def resample(wav: np.ndarray, sr_in: int, sr_out: int = SAMPLE_RATE) -> np.ndarray:
+    """Resample with soxr (deterministic, high quality) and return float32."""
+    wav = np.asarray(wav, dtype=np.float32)
+    if sr_in == sr_out:
+        return wav
+    return soxr.resample(wav, sr_in, sr_out, quality="HQ").astype(np.float32, copy=False)
+
+
 def to_mono_16k(samples: np.ndarray, sample_rate: int, *, source: str = "<array>") -> np.ndarray:
     """Mix down to mono and resample to 16 kHz with soxr (high quality); return float32."""
     samples = np.asarray(samples, dtype=np.float32)
@@ -31,9 +39,7 @@ def to_mono_16k(samples: np.ndarray, sample_rate: int, *, source: str = "<array>
         raise AudioError(f"{source}: expected mono or multi-channel audio, got an array of shape {samples.shape}")
     if sample_rate <= 0:
         raise AudioError(f"{source}: invalid sample rate {sample_rate}")
-    if sample_rate != SAMPLE_RATE and samples.size:
-        samples = soxr.resample(samples, sample_rate, SAMPLE_RATE, quality="HQ").astype(np.float32)
-    return samples
+    return resample(samples, sample_rate) if samples.size else samples
 
 
 def check_waveform(samples: np.ndarray, *, source: str) -> np.ndarray:

@@ -18,38 +18,30 @@ class WaveformDataset(Dataset):
     """Segments of one store as (waveform tensor, label, index).
 
     The HDF5 file is opened lazily in each worker process (h5py handles must not cross a fork).
-    With crop_samples set, longer waveforms are cropped: at a seeded random offset for training,
-    from the start otherwise.
+    Training crops are applied by deepfake_rl.train.loop.RandomCrop, for waveforms and cached
+    features alike.
     """
 
-    def __init__(self, path: str | Path, crop_samples: int | None = None, random_crop: bool = False,
-                 seed: int = 0) -> None:
+    def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: waveform store not found (run the segmentation stage)")
         self.manifest = read_store_manifest(self.path)
         self.labels = self.manifest["label"].to_numpy()
         self.ids: list[str] = self.manifest["id"].tolist()
-        self.crop_samples = crop_samples
-        self.random_crop = random_crop
-        self.rng = np.random.default_rng(seed)
         self._handle: h5py.File | None = None
 
     def __len__(self) -> int:
         return len(self.manifest)
 
     def lengths(self) -> np.ndarray:
-        """Samples per segment after cropping (for batching by similar duration)."""
-        samples = np.round(self.manifest["duration"].to_numpy() * SAMPLE_RATE).astype(np.int64)
-        return samples if self.crop_samples is None else np.minimum(samples, self.crop_samples)
+        """Samples per segment (for batching by similar duration)."""
+        return np.round(self.manifest["duration"].to_numpy() * SAMPLE_RATE).astype(np.int64)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
         if self._handle is None:
             self._handle = h5py.File(self.path, "r")
         wave = np.asarray(self._handle["waveforms"][index], dtype=np.float32)
-        if self.crop_samples is not None and len(wave) > self.crop_samples:
-            offset = int(self.rng.integers(0, len(wave) - self.crop_samples + 1)) if self.random_crop else 0
-            wave = wave[offset:offset + self.crop_samples]
         return torch.from_numpy(wave), int(self.labels[index]), index
 
     def __getstate__(self) -> dict[str, Any]:

@@ -25,7 +25,8 @@ from typing import Sequence
 
 import numpy as np
 import soundfile as sf
-import soxr
+
+from deepfake_rl.data.audio_io import SAMPLE_RATE, resample
 
 __all__ = [
     "SAMPLE_RATE",
@@ -44,7 +45,6 @@ __all__ = [
     "rms",
 ]
 
-SAMPLE_RATE = 16000
 ASTERISK_ROOT = Path("/usr/share/asterisk/sounds")
 CODEC2_ROOT = Path("/usr/share/codec2")
 DOC_ROOT = Path("/usr/share/doc")
@@ -139,14 +139,6 @@ def fit_length(wav: np.ndarray, n: int) -> np.ndarray:
 def rms(wav: np.ndarray) -> float:
     """Root mean square in float64 (0 for an empty array)."""
     return float(np.sqrt(np.mean(np.square(wav, dtype=np.float64)))) if wav.size else 0.0
-
-
-def resample(wav: np.ndarray, sr_in: int, sr_out: int = SAMPLE_RATE) -> np.ndarray:
-    """Resample with soxr (deterministic, high quality) and return float32."""
-    wav = np.asarray(wav, dtype=np.float32)
-    if sr_in == sr_out:
-        return wav
-    return soxr.resample(wav, sr_in, sr_out, quality="HQ").astype(np.float32, copy=False)
 
 
 def read_audio(path: Path, *, what: str, raw_rate: int | None = None) -> np.ndarray:

@@ -49,6 +49,6 @@ def segment_corpus(manifest_path: str | Path, output: str | Path, *, proportion:
     if not segments:
         raise ValueError(f"{manifest_path}: dataset {dataset!r} has no segments")
     attrs = {"dataset": dataset, "proportion": proportion, "max_seconds": max_seconds,
-             "random_seconds": "null" if random_seconds is None else list(random_seconds),
+             "random_seconds": None if random_seconds is None else list(random_seconds),
              "min_seconds": min_seconds, "seed": seed, "source_manifest": str(manifest_path)}
     return write_store(output, segments, attrs)

@@ -70,9 +70,3 @@ def read_store_manifest(path: str | Path) -> pd.DataFrame:
         columns: dict[str, Any] = {f: handle[f].asstr()[()] for f in STRING_FIELDS}
         columns.update({f: handle[f][()] for f in NUMERIC_FIELDS})
     return pd.DataFrame(columns)
-
-
-def read_waveform(path: str | Path, index: int) -> np.ndarray:
-    """One waveform by position (for inspection and tests)."""
-    with h5py.File(path, "r") as handle:
-        return np.asarray(handle["waveforms"][index], dtype=np.float32)

@@ -14,6 +14,8 @@ a bidirectional attention mask from `create_bidirectional_mask`, a final layer n
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 
 import torch
@@ -24,7 +26,8 @@ from transformers.masking_utils import create_bidirectional_mask
 from deepfake_rl.models.spec import ModelSpec
 
 FAKE, REAL = 0, 1
-FREEZE_HELP = "'none', 'cnn' or 'layers:N' (N = number of frozen transformer layers)"
+FREEZE_HELP = ("'none', 'cnn' or 'layers:N' (N = number of frozen transformer layers; "
+               "negative N = all but the last |N|)")
 
 
 @dataclass(frozen=True)
@@ -36,13 +39,15 @@ class FreezeMode:
 
     @classmethod
     def parse(cls, text: str, num_layers: int) -> FreezeMode:
-        """Parse 'none' | 'cnn' | 'layers:N' with 0 <= N <= num_layers."""
+        """Parse 'none' | 'cnn' | 'layers:N' with -num_layers <= N <= num_layers; a negative N keeps
+        the last |N| layers trainable, so one config value fits models of different depths."""
         if text in ("none", "cnn"):
             return cls(text)
         name, _, count = text.partition(":")
-        if name == "layers" and count.isdigit() and int(count) <= num_layers:
-            return cls("layers", int(count))
-        raise ValueError(f"freeze {text!r}: expected {FREEZE_HELP} with N <= {num_layers}")
+        if name == "layers" and re.fullmatch(r"-?\d+", count) and abs(int(count)) <= num_layers:
+            frozen = int(count)
+            return cls("layers", frozen if frozen >= 0 else num_layers + frozen)
+        raise ValueError(f"freeze {text!r}: expected {FREEZE_HELP} with |N| <= {num_layers}")
 
     def __str__(self) -> str:
         return f"layers:{self.layers}" if self.kind == "layers" else self.kind

@@ -76,7 +76,7 @@ def validation_eer(detector: nn.Module, valid_set: Dataset, inputs_are_features:
     return eer_from_labels(scores.score, scores.labels)
 
 
-def _trainable_state(detector: nn.Module) -> dict[str, torch.Tensor]:
+def _state_copy(detector: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in detector.state_dict().items()}
 
 
@@ -97,7 +97,7 @@ def train(detector: nn.Module, method: Method, train_set: Dataset, valid_set: Da
     total = settings.epochs * len(loader)
     if settings.max_steps is not None:
         total = min(total, settings.max_steps)
-    best_eer, best_step, best_state = math.inf, 0, _trainable_state(detector)
+    best_eer, best_step, best_state = math.inf, 0, _state_copy(detector)
     rows: list[dict[str, Any]] = []
     start, step = time.perf_counter(), 0
     bar = tqdm(total=total, desc=desc, unit="step", disable=not progress)
@@ -106,7 +106,7 @@ def train(detector: nn.Module, method: Method, train_set: Dataset, valid_set: Da
         nonlocal best_eer, best_step, best_state
         eer = validation_eer(detector, valid_set, inputs_are_features, settings)
         if eer < best_eer:
-            best_eer, best_step, best_state = eer, step, _trainable_state(detector)
+            best_eer, best_step, best_state = eer, step, _state_copy(detector)
         return eer
 
     for epoch in range(settings.epochs):
