@@ -33,8 +33,10 @@ class Method(ABC):
     def loss(self, detector: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         """The scalar to minimise and per-step statistics for the training log."""
 
-    def after_step(self, detector: nn.Module, step: int) -> None:
-        """Called after every optimiser step (e.g. to refresh an old policy)."""
+    def after_step(self, detector: nn.Module, step: int, batch: Batch) -> dict[str, float]:
+        """Called after every optimiser step with the batch just used (e.g. to refresh an old policy,
+        or to compare predictions before and after the update); returns statistics for the log."""
+        return {}
 
     def after_epoch(self, detector: nn.Module, epoch: int) -> dict[str, float]:
         """Called after every epoch; returns statistics for the log."""

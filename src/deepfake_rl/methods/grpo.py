@@ -115,9 +115,10 @@ class GRPO(Method):
         self.reference = _frozen_copy(detector)
         self.old = None if self.settings.simplified else _frozen_copy(detector)
 
-    def after_step(self, detector: nn.Module, step: int) -> None:
+    def after_step(self, detector: nn.Module, step: int, batch: Batch) -> dict[str, float]:
         if self.old is not None and step % self.settings.old_refresh_steps == 0:
             self.old.load_state_dict(detector.state_dict())
+        return {}
 
     def _log_probs(self, module: nn.Module, batch: Batch) -> torch.Tensor:
         return F.log_softmax(module.suffix(batch.inputs, batch.lengths).logits.float(), dim=1)

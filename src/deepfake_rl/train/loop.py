@@ -121,7 +121,7 @@ def train(detector: nn.Module, method: Method, train_set: Dataset, valid_set: Da
             grad_norm = torch.nn.utils.clip_grad_norm_(parameters, settings.grad_clip)
             optimiser.step()
             step += 1
-            method.after_step(detector, step)
+            stats.update(method.after_step(detector, step, batch))
             row = {"step": step, "epoch": epoch, **stats, "grad_norm": float(grad_norm),
                    "seconds": round(time.perf_counter() - start, 3), "valid_eer": ""}
             if settings.valid_every and step % settings.valid_every == 0 and step < total:
