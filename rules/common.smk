@@ -1,7 +1,10 @@
 # Helpers shared by the rule files: paths, config lookups, and the source modules each stage
 # depends on (Snakemake does not track modules imported by a script, so they are declared inputs).
 
+import re
 from pathlib import Path
+
+from deepfake_rl.config import BASE_INITS, SCHEDULE_DEFAULT_KEYS, base_init, method_settings
 
 DATA = config["data_dir"]
 SRC = Path(workflow.basedir) / "src" / "deepfake_rl"
@@ -57,22 +60,47 @@ def grid():
 
 
 def method_cfg(method):
-    return config["methods"][method]
+    """A method's full settings (finetune schedule defaults < its family's block < its own entry)."""
+    return method_settings(config, method)
+
+
+def trained(method):
+    return method_cfg(method)["loss"] != "none"
 
 
 def method_code(method):
-    """The source module of a method's loss family: editing it reruns that method's jobs only."""
-    loss = method_cfg(method)["loss"]
-    return [] if loss == "none" else src(f"methods/{loss}.py")
+    """The source module of a method's loss family: editing it reruns that method's jobs only
+    (and those of methods starting from its runs)."""
+    cfg = method_cfg(method)
+    own = src(f"methods/{cfg['loss']}.py") if trained(method) else []
+    return own + (method_code(cfg["init"]) if cfg["init"] not in BASE_INITS else [])
 
 
 def seeds(method):
-    """Fine-tuned methods run once per seed; `none` (the initial checkpoint itself) once."""
-    return [0] if method_cfg(method)["loss"] == "none" else config["finetune"]["seeds"]
+    """Fine-tuned methods run once per seed; `none` (the initial checkpoint itself) once, as seed 0."""
+    return config["finetune"]["seeds"] if trained(method) else [0]
 
 
-def init_checkpoint(wildcards):
-    return f"{DATA}/models/{wildcards.model}/{method_cfg(wildcards.method)['init']}.safetensors"
+def run_dir(model, method, seed):
+    return f"{RUNS}/{model}/{method}/seed{seed}"
+
+
+def start_checkpoint(model, method, seed):
+    """Where a method starts: a base checkpoint, or its `init` method's run of the same seed."""
+    init = method_cfg(method)["init"]
+    if init in BASE_INITS:
+        return f"{DATA}/models/{model}/{init}.safetensors"
+    return f"{run_dir(model, init, seed)}/model.safetensors"
+
+
+def finetune_inputs(wildcards):
+    """The starting checkpoint, and the post-trained model when it is the KL reference of a method
+    that starts elsewhere (SFT -> GRPO with `reference: posttrained`)."""
+    inputs = {"init": start_checkpoint(wildcards.model, wildcards.method, wildcards.seed)}
+    cfg = method_cfg(wildcards.method)
+    if cfg.get("reference", "init") == "posttrained" and cfg["init"] != "posttrained":
+        inputs["reference"] = f"{DATA}/models/{wildcards.model}/posttrained.safetensors"
+    return inputs
 
 
 def uses_cache():
@@ -86,22 +114,24 @@ def features(model, init, dataset):
 
 def method_features(dataset):
     def lookup(wildcards):
-        return features(wildcards.model, method_cfg(wildcards.method)["init"], dataset)
+        return features(wildcards.model, base_init(config, wildcards.method), dataset)
 
     return lookup
 
 
-def run_dir(model, method, seed):
-    return f"{RUNS}/{model}/{method}/seed{seed}"
-
-
-def scored_checkpoint(wildcards):
-    """A fine-tuned run's best checkpoint, or the initial checkpoint for method `none`."""
-    if method_cfg(wildcards.method)["loss"] == "none":
-        return init_checkpoint(wildcards)
-    return f"{run_dir(wildcards.model, wildcards.method, wildcards.seed)}/model.safetensors"
+def scored_checkpoints(wildcards):
+    """Each seed's best checkpoint of a fine-tuned method, or the initial checkpoint for `none`."""
+    if not trained(wildcards.method):
+        return [start_checkpoint(wildcards.model, wildcards.method, 0)]
+    return [f"{run_dir(wildcards.model, wildcards.method, seed)}/model.safetensors" for seed in seeds(wildcards.method)]
 
 
 def all_scores():
     return [f"{run_dir(model, method, seed)}/scores/{dataset}.csv"
             for model, method in grid() for seed in seeds(method) for dataset in test_set_names()]
+
+
+def method_pattern(want_trained):
+    """A wildcard constraint matching the trained (or the untrained) methods of the config."""
+    names = [re.escape(m) for m in config.get("methods", {}) if trained(m) == want_trained]
+    return "|".join(names) if names else "(?!)"

@@ -2,25 +2,28 @@
 
 
 rule score:
-    """One run on every test set: a scores CSV per set (ID, label, score = real logit, P(real), both
-    logits) and pooled last-layer embeddings (HDF5). One job per run, not per run x set: on the
-    embedded default a job's start-up (importing torch and transformers) costs more than scoring a
-    set, and fine-tuning never depends on these outputs, so a changed test set reruns scoring only."""
+    """Every seed of one (model, method) on every test set: a scores CSV per run x set (ID, label,
+    score = real logit, P(real), both logits) and pooled last-layer embeddings (HDF5). One job per
+    (model, method), not per run x set: on the embedded default a job's start-up (importing torch
+    and transformers) costs more than scoring a set, and fine-tuning never depends on these
+    outputs, so a changed test set reruns scoring only."""
     input:
-        checkpoint=scored_checkpoint,
-        data=lambda wc: [features(wc.model, method_cfg(wc.method)["init"], d) for d in test_set_names()],
+        checkpoints=scored_checkpoints,
+        data=lambda wc: [features(wc.model, base_init(config, wc.method), d) for d in test_set_names()],
         code=MODEL_CODE + STAGE_CODE + src("scoring.py"),
     output:
-        scores=[f"{RUNS}/{{model}}/{{method}}/seed{{seed}}/scores/{d}.csv" for d in test_set_names()],
-        embeddings=[f"{RUNS}/{{model}}/{{method}}/seed{{seed}}/embeddings/{d}.h5" for d in test_set_names()],
+        scores=[f"{RUNS}/{{model}}/{{method}}/seed{s}/scores/{d}.csv"
+                for s in config["finetune"]["seeds"] for d in test_set_names()],
+        embeddings=[f"{RUNS}/{{model}}/{{method}}/seed{s}/embeddings/{d}.h5"
+                    for s in config["finetune"]["seeds"] for d in test_set_names()],
     params:
         freeze=config["finetune"]["freeze"] if "finetune" in config else "none",
         batch_size=config["finetune"]["batch_size"] if "finetune" in config else 16,
         device=config.get("device", "cpu"),
     log:
-        "logs/runs/{model}/{method}/seed{seed}/score.log",
+        "logs/runs/{model}/{method}/score.log",
     wildcard_constraints:
-        seed=r"\d+",
+        method=method_pattern(True),
     group:
         "scoring"
     threads: 1
@@ -30,6 +33,14 @@ rule score:
         runtime=30,
     script:
         "scripts/run_stage.py"
+
+
+use rule score as score_initial with:
+    output:
+        scores=[f"{RUNS}/{{model}}/{{method}}/seed0/scores/{d}.csv" for d in test_set_names()],
+        embeddings=[f"{RUNS}/{{model}}/{{method}}/seed0/embeddings/{d}.h5" for d in test_set_names()],
+    wildcard_constraints:
+        method=method_pattern(False),
 
 
 rule table1:

@@ -1,10 +1,12 @@
 # Fine-tuning per model x method x seed: one rule, one loop, the method chosen by the wildcard.
+# Two-stage methods (SFT -> GRPO) start from their `init` method's run of the same seed, so the
+# SFT stage is the `sft` run itself, trained once.
 
 
 rule finetune:
-    """Fine-tune from the method's initial checkpoint; keep the best state by validation EER."""
+    """Fine-tune from the method's starting checkpoint; keep the best state by validation EER."""
     input:
-        init=init_checkpoint,
+        unpack(finetune_inputs),
         train=method_features(config["finetune"]["train_set"]),
         valid=method_features(config["finetune"]["valid_set"]),
         code=lambda wc: MODEL_CODE + TRAIN_CODE + STAGE_CODE + method_code(wc.method),
@@ -14,7 +16,8 @@ rule finetune:
     params:
         model=lambda wc: config["models"][wc.model],
         method=lambda wc: method_cfg(wc.method),
-        settings={k: v for k, v in config["finetune"].items() if k != "seeds"},
+        # shared data settings only: seeds are wildcards, schedule defaults reach jobs through `method`
+        settings={k: v for k, v in config["finetune"].items() if k not in ("seeds", *SCHEDULE_DEFAULT_KEYS)},
         device=config.get("device", "cpu"),
     log:
         "logs/runs/{model}/{method}/seed{seed}/finetune.log",
@@ -22,6 +25,7 @@ rule finetune:
         "logs/benchmarks/runs/{model}/{method}/seed{seed}/finetune.tsv"
     wildcard_constraints:
         seed=r"\d+",
+        method=method_pattern(True),
     threads: 1
     resources:
         gpu=GPU,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from deepfake_rl.config import ConfigError, load_config, validate_config
+from deepfake_rl.config import ConfigError, base_init, family_keys, load_config, method_settings, validate_config
 from deepfake_rl.data.audio_io import AudioError, load_audio
 from deepfake_rl.data.manifest import COLUMNS, ManifestError, read_manifest
 
@@ -53,6 +53,53 @@ def test_snakemake_validate_accepts_the_default_config(default_config):
     default_config["sample_rate"] = 22050
     with pytest.raises(Exception, match="22050"):
         validate(default_config, str(SCHEMA_PATH))
+
+
+def test_method_settings_layer_schedule_family_and_entry(default_config):
+    grpo = method_settings(default_config, "grpo")
+    assert grpo["beta"] == default_config["grpo"]["beta"] == 0.04 and grpo["group_size"] == 64
+    assert grpo["lr"] == default_config["finetune"]["lr"] and grpo["init"] == "posttrained"
+    assert grpo["reference"] == "init"
+    assert method_settings(default_config, "grpo_beta1")["beta"] == 1.0           # the entry wins
+    sft = method_settings(default_config, "sft")
+    assert "beta" not in sft and sft["loss"] == "sft"                            # no foreign family keys
+    assert method_settings(default_config, "none") == {"init": "posttrained", "loss": "none"}
+    sft_grpo = method_settings(default_config, "sft_grpo")
+    assert (sft_grpo["init"], sft_grpo["reference"]) == ("sft", "posttrained")
+    assert base_init(default_config, "sft_grpo") == "posttrained"
+    assert base_init(default_config, "pre_grpo") == "pretrained"
+
+
+def test_changing_grpo_beta_changes_the_settings_of_the_methods_that_use_it_only(default_config):
+    before = {name: method_settings(default_config, name) for name in default_config["methods"]}
+    default_config["grpo"]["beta"] = 0.5
+    changed = {name for name in before if method_settings(default_config, name) != before[name]}
+    assert changed == {"grpo", "grpo_s", "sft_grpo", "sft_grpo_s", "grpo_noneg", "pre_grpo_s", "pre_grpo",
+                       "grpo_exact"}
+
+
+def test_grpo_schema_and_settings_class_list_the_same_keys():
+    import dataclasses
+
+    from deepfake_rl.methods.grpo import GRPOSettings
+
+    assert family_keys("grpo") == {field.name for field in dataclasses.fields(GRPOSettings)}
+    assert family_keys("sft") == set()
+
+
+@pytest.mark.parametrize(("method", "entry", "message"), [
+    ("sft_beta", {"loss": "sft", "beta": 0.1}, r"methods.sft_beta: \['beta'\] are not settings of the 'sft' family"),
+    ("grpo_typo", {"loss": "grpo", "betta": 0.1}, r"methods.grpo_typo: Unevaluated properties.*'betta'"),
+    ("grpo_bad", {"loss": "grpo", "advantage_norm": "global"}, r"methods.grpo_bad.advantage_norm: 'global' is not one"),
+    ("loop_a", {"loss": "grpo", "init": "loop_b"}, r"methods.loop_a.init: cycle loop_a -> loop_b -> loop_a"),
+    ("orphan", {"loss": "grpo", "init": "nothing"}, r"methods.orphan.init: 'nothing' is neither posttrained"),
+    ("from_none", {"loss": "grpo", "init": "none"}, r"methods.from_none.init: 'none' is not trained"),
+])
+def test_method_entries_are_checked(default_config, method, entry, message):
+    default_config["methods"][method] = entry
+    default_config["methods"]["loop_b"] = {"loss": "sft", "init": "loop_a"}
+    with pytest.raises(ConfigError, match=message):
+        validate_config(default_config)
 
 
 def _manifest_row(**overrides):

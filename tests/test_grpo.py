@@ -3,6 +3,8 @@ identity (GRPO w/o neg. = p-weighted SFT + the KL term), and the closed form vs 
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -164,3 +166,49 @@ def test_grpo_trains_through_the_shared_loop_and_refreshes_the_old_policy(tmp_pa
     trained = dict(method.old.state_dict())   # refreshed at step 4 = the last step
     changed = [k for k in reference if not torch.equal(reference[k], trained[k])]
     assert changed and all(not p.requires_grad for p in method.reference.parameters())
+
+
+def test_an_explicit_reference_is_kept_frozen_and_other_families_refuse_one():
+    from deepfake_rl.methods import build_method
+    from deepfake_rl.models import Detector, ModelSpec
+    from tests.test_models import TINY
+
+    spec = ModelSpec.from_config("tiny", {"label": "Tiny", **TINY})
+    start, anchor = Detector(spec, seed=0), Detector(spec, seed=1)
+    method = build_method("grpo", {"group_size": 4}, reference=anchor)
+    method.setup(start, train_size=4)
+    assert all(torch.equal(a, b) for a, b in zip(method.reference.state_dict().values(), anchor.state_dict().values()))
+    assert not any(p.requires_grad for p in method.reference.parameters())
+    with pytest.raises(ValueError, match="'sft' has no KL reference"):
+        build_method("sft", {}, reference=anchor)
+
+
+def test_sharing_the_reference_pass_as_the_old_policy_changes_nothing():
+    """Before the first refresh the old policy IS the starting checkpoint = the reference: one frozen
+    pass serves both, and the loss equals the one computed with a separate old copy."""
+    from deepfake_rl.methods.base import Batch
+    from deepfake_rl.methods.grpo import GRPO, _frozen_copy
+    from deepfake_rl.models import Detector, ModelSpec
+    from tests.test_models import TINY
+
+    spec = ModelSpec.from_config("tiny", {"label": "Tiny", **TINY})
+    detector = Detector(spec, freeze="layers:1", seed=0).train()
+    waves = 0.1 * torch.randn(4, 6000, generator=torch.Generator().manual_seed(0))
+    inputs, lengths = detector.prefix(waves, torch.full((4,), 6000))
+    batch = Batch(inputs, lengths, torch.tensor([0, 1, 0, 1]), torch.arange(4))
+    shared, separate = GRPO(group_size=32), GRPO(group_size=32)
+    shared.setup(detector, 4)
+    separate.setup(detector, 4)
+    separate.old, separate.old_is_reference = _frozen_copy(detector), False
+    assert shared.old is None and shared.old_is_reference
+    detector.eval()                      # no dropout, so the two forward passes of `detector` agree
+    losses = []
+    for method in (shared, separate):
+        torch.manual_seed(3)
+        losses.append(method.loss(detector, batch))
+    assert torch.equal(losses[0][0], losses[1][0]) and losses[0][1] == losses[1][1]
+    no_kl = GRPO(group_size=32, beta=0.0)
+    no_kl.setup(detector, 4)
+    torch.manual_seed(3)
+    loss, stats = no_kl.loss(detector, batch)
+    assert math.isnan(stats["kl"]) and torch.isfinite(loss)

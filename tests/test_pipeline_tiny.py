@@ -55,8 +55,9 @@ def tiny_run(tmp_path_factory):
 def test_default_target_is_table1_with_the_paper_rows(tiny_run):
     repo, _ = tiny_run
     table = pd.read_csv(repo / "results" / "table1.csv")
-    assert list(table["row"]) == [17, 18]                      # MMS-300M: post-trained, + SFT
-    assert list(table["finetune"]) == ["x", "SFT"]
+    # MMS-300M: post-trained, SFT, GRPO_s (paper rows 17-19), then SFT -> GRPO (not a paper row for it)
+    assert list(table["row"]) == [17, 18, 19, 21]
+    assert list(table["finetune"]) == ["x", "SFT", "GRPO_s", "SFT -> GRPO"]
     eer_columns = table.columns[5:]
     assert table[eer_columns].notna().all().all()
     long = pd.read_csv(repo / "results" / "eer_long.csv")
@@ -74,11 +75,25 @@ def overlay(repo: Path, name: str, text: str) -> str:
     return str(path)
 
 
-def test_sft_learning_rate_reruns_sft_training_scoring_and_table_only(tiny_run):
+def rerun_methods(dry_run: str) -> set[str]:
+    """The methods whose fine-tuning a dry run would (re)run."""
+    return set(re.findall(r"output: results/runs/\w+/(\w+)/seed\d+/model\.safetensors", dry_run))
+
+
+def test_sft_learning_rate_reruns_sft_and_what_starts_from_it(tiny_run):
     repo, snakemake = tiny_run
     extra = overlay(repo, "lr.yaml", "methods:\n  sft: {lr: 5.0e-4}\n")
-    assert job_counts(snakemake("-n", overlays=(extra,))) == \
-        {"finetune": 1, "score": 1, "table1": 1, "all": 1}
+    dry = snakemake("-n", overlays=(extra,))
+    assert job_counts(dry) == {"finetune": 2, "score": 2, "table1": 1, "all": 1}
+    assert rerun_methods(dry) == {"sft", "sft_grpo"}              # SFT -> GRPO starts from the SFT run
+
+
+def test_grpo_beta_reruns_the_grpo_methods_only(tiny_run):
+    repo, snakemake = tiny_run
+    extra = overlay(repo, "beta.yaml", "grpo: {beta: 0.1}\n")
+    dry = snakemake("-n", overlays=(extra,))
+    assert job_counts(dry) == {"finetune": 2, "score": 2, "table1": 1, "all": 1}
+    assert rerun_methods(dry) == {"grpo_s", "sft_grpo"}
 
 
 def test_editing_the_sft_module_reruns_sft_jobs_only(tiny_run):
@@ -88,7 +103,8 @@ def test_editing_the_sft_module_reruns_sft_jobs_only(tiny_run):
     try:
         module.write_text(original + "\n# an edit\n")
         dry = snakemake("-n")
-        assert job_counts(dry) == {"finetune": 1, "score": 1, "table1": 1, "all": 1}
+        assert job_counts(dry) == {"finetune": 2, "score": 2, "table1": 1, "all": 1}
+        assert rerun_methods(dry) == {"sft", "sft_grpo"}
         assert not re.search(r"output: results/runs/\w+/none/", dry)
     finally:
         module.write_text(original)
@@ -98,4 +114,4 @@ def test_changing_one_segmentation_reruns_its_store_caches_and_scores_not_traini
     repo, snakemake = tiny_run
     extra = overlay(repo, "seg.yaml", "datasets:\n  dfe24_4s: {max_seconds: 5}\n")
     counts = job_counts(snakemake("-n", overlays=(extra,)))
-    assert counts == {"segment": 1, "feature_cache_tests": 1, "score": 2, "table1": 1, "all": 1}
+    assert counts == {"segment": 1, "feature_cache_tests": 1, "score": 3, "score_initial": 1, "table1": 1, "all": 1}

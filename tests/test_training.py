@@ -94,6 +94,14 @@ def test_model_stages_end_to_end_in_process(tmp_path, model_cfg):
     stages.finetune("tiny", model_cfg, method, finetune, 1, posttrained, caches["train"], caches["valid"],
                     run / "model.safetensors", run / "train_log.csv")
     assert load_detector(run / "model.safetensors").freeze == "layers:1"
+    # SFT -> GRPO: starts from the SFT run, KL reference = the post-trained model (not the SFT result)
+    two_stage = tmp_path / "runs" / "tiny" / "sft_grpo" / "seed1"
+    grpo_cfg = {"loss": "grpo", "init": "sft", "reference": "posttrained", "lr": 1e-3, "epochs": 1, "group_size": 8}
+    stages.finetune("tiny", model_cfg, grpo_cfg, finetune, 1, run / "model.safetensors", caches["train"],
+                    caches["valid"], two_stage / "model.safetensors", two_stage / "train_log.csv",
+                    reference_checkpoint=posttrained)
+    log = pd.read_csv(two_stage / "train_log.csv")
+    assert {"reward", "kl"} <= set(log.columns) and log["kl"].iloc[0] > 0   # SFT moved away from the reference
     names = list(tests)
     scores = [run / "scores" / f"{n}.csv" for n in names]
     stages.score(run / "model.safetensors", finetune["freeze"], [caches[n] for n in names], scores,

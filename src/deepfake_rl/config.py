@@ -7,6 +7,7 @@ cannot express (a dataset naming an unknown domain, a test set naming an unknown
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,14 @@ class ConfigError(ValueError):
     """The configuration is invalid; the message names the key and the problem."""
 
 
+@functools.cache
+def _schema_text() -> str:
+    return SCHEMA_PATH.read_text(encoding="utf-8")
+
+
 def load_schema() -> dict[str, Any]:
     """The JSON schema (kept as YAML) that the Snakefile and the CLI both validate against."""
-    with open(SCHEMA_PATH, encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
+    return yaml.safe_load(_schema_text())
 
 
 def _key_path(path: Any) -> str:
@@ -100,14 +105,75 @@ def _cross_reference_errors(config: dict[str, Any]) -> list[str]:
         for method in grid_methods:
             if method not in config.get("methods", {}):
                 errors.append(f"grid.{model}: unknown method {method!r}; known: {sorted(config.get('methods', {}))}")
-    for method, settings in config.get("methods", {}).items():
-        if settings["loss"] != "none" and "lr" not in settings:
-            errors.append(f"methods.{method}: a trained method needs lr")
+    errors.extend(_method_errors(config))
     for group, labels in config["test_sets"].items():
         for dataset in labels:
             if dataset not in config["datasets"]:
                 errors.append(f"test_sets.{group}.{dataset}: not a dataset; known: {sorted(config['datasets'])}")
     return errors
+
+
+# keys every method entry may carry, whatever its family (the rest belong to its loss family)
+METHOD_KEYS = ("loss", "init", "reference", "lr", "epochs", "max_steps", "valid_every", "batch_size")
+SCHEDULE_DEFAULT_KEYS = ("lr", "epochs", "max_steps", "valid_every")
+BASE_INITS = ("posttrained", "pretrained")
+
+
+def family_keys(loss: str) -> set[str]:
+    """Hyper-parameters of a loss family, from the schema's `<family>_settings` definition."""
+    definition = load_schema()["$defs"].get(f"{loss}_settings")
+    return set(definition["properties"]) if definition else set()
+
+
+def _method_errors(config: dict[str, Any]) -> list[str]:
+    """Family keys used by the right family, `init` chains that end at a base checkpoint, an lr."""
+    errors: list[str] = []
+    methods = config.get("methods", {})
+    for name, entry in methods.items():
+        key = f"methods.{name}"
+        foreign = sorted(set(entry) - set(METHOD_KEYS) - family_keys(entry["loss"]))
+        if foreign:
+            errors.append(f"{key}: {foreign} are not settings of the {entry['loss']!r} family")
+        if entry["loss"] == "none":
+            continue
+        if "lr" not in entry and "lr" not in config.get("finetune", {}):
+            errors.append(f"{key}: a trained method needs lr (here or in finetune.lr)")
+        seen, init = [name], entry.get("init", "posttrained")
+        while init not in BASE_INITS:
+            if init not in methods:
+                errors.append(f"{key}.init: {init!r} is neither {' nor '.join(BASE_INITS)} nor a method")
+                break
+            if init in seen:
+                errors.append(f"{key}.init: cycle {' -> '.join([*seen, init])}")
+                break
+            if methods[init]["loss"] == "none":
+                errors.append(f"{key}.init: {init!r} is not trained; start from its own init instead")
+                break
+            seen.append(init)
+            init = methods[init].get("init", "posttrained")
+    return errors
+
+
+def method_settings(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """A method's full settings: schedule defaults from `finetune`, then its loss family's shared
+    block (e.g. top-level `grpo`), then the method's own entry; `init` defaults to posttrained and
+    `reference` to the starting checkpoint. Each job gets exactly this dict as a param, so a changed
+    family value reruns the methods that use it and no others."""
+    entry = config["methods"][name]
+    settings: dict[str, Any] = {"init": "posttrained"}
+    if entry["loss"] != "none":
+        finetune = config.get("finetune", {})
+        settings.update({k: finetune[k] for k in SCHEDULE_DEFAULT_KEYS if k in finetune})
+        settings["reference"] = "init"
+        settings.update(config.get(entry["loss"], {}))
+    settings.update(entry)
+    return settings
+
+
+def base_init(config: dict[str, Any], name: str) -> str:
+    """The checkpoint a method's chain of `init`s starts from: posttrained or pretrained."""
+    init = method_settings(config, name)["init"]
+    return init if init in BASE_INITS else base_init(config, init)
 
 
 def validate_config(config: dict[str, Any], source: str = "config") -> dict[str, Any]:

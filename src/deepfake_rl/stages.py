@@ -26,7 +26,7 @@ from deepfake_rl.train.loop import TrainSettings, train
 
 # keys of a method's config entry that are training-schedule settings, not loss hyper-parameters
 SCHEDULE_KEYS = ("lr", "epochs", "max_steps", "valid_every", "batch_size", "weight_decay", "adam_eps", "grad_clip")
-NOT_LOSS_KEYS = ("loss", "init", *SCHEDULE_KEYS)
+NOT_LOSS_KEYS = ("loss", "init", "reference", *SCHEDULE_KEYS)
 
 
 def frames_for(seconds: float | None, spec: ModelSpec, features: bool) -> int | None:
@@ -45,8 +45,9 @@ def open_inputs(path: str | Path) -> tuple[Dataset, bool]:
 
 
 def initial_detector(spec: ModelSpec, init: str, checkpoint: str | Path, freeze: str, seed: int) -> Detector:
-    """The starting point of fine-tuning: a post-trained detector, or a pre-trained front end + new head."""
-    if init == "posttrained":
+    """The starting point of fine-tuning: a pre-trained front end + new head (init `pretrained`), or a
+    whole detector (the post-trained one, or another method's run for two-stage methods)."""
+    if init != "pretrained":
         return load_detector(checkpoint, freeze=freeze)
     detector = Detector(spec, freeze=freeze, seed=seed)
     load_frontend_into(detector, checkpoint)
@@ -94,8 +95,11 @@ def feature_cache(model_key: str, model_cfg: Mapping[str, Any], init: str, check
 def finetune(model_key: str, model_cfg: Mapping[str, Any], method_cfg: Mapping[str, Any],
              settings: Mapping[str, Any], seed: int, init_checkpoint: str | Path, train_inputs: str | Path,
              valid_inputs: str | Path, output: str | Path, log_csv: str | Path, device: str = "cpu",
-             desc: str = "finetune") -> float:
-    """Fine-tune one model with one method and seed; saves the best checkpoint; returns its validation EER."""
+             desc: str = "finetune", reference_checkpoint: str | Path | None = None) -> float:
+    """Fine-tune one model with one method and seed; saves the best checkpoint; returns its validation EER.
+
+    `reference_checkpoint`: the KL reference when it is not the starting checkpoint (method setting
+    `reference: posttrained` for a method starting from another method's run)."""
     spec = ModelSpec.from_config(model_key, model_cfg)
     detector = initial_detector(spec, method_cfg["init"], init_checkpoint, settings["freeze"], seed=seed)
     train_set, features = open_inputs(train_inputs)
@@ -107,7 +111,9 @@ def finetune(model_key: str, model_cfg: Mapping[str, Any], method_cfg: Mapping[s
         lr=method_cfg["lr"], epochs=method_cfg.get("epochs", 1), max_steps=method_cfg.get("max_steps"),
         valid_every=method_cfg.get("valid_every"), batch_size=method_cfg.get("batch_size", settings["batch_size"]),
         seed=seed, device=device, crop=frames_for(settings.get("crop_seconds"), spec, features))
-    method = build_method(method_cfg["loss"], {k: v for k, v in method_cfg.items() if k not in NOT_LOSS_KEYS})
+    reference = None if reference_checkpoint is None else load_detector(reference_checkpoint, freeze=settings["freeze"])
+    method = build_method(method_cfg["loss"], {k: v for k, v in method_cfg.items() if k not in NOT_LOSS_KEYS},
+                          reference=reference)
     result = train(detector, method, train_set, valid_set, schedule, inputs_are_features=features,
                    log_path=log_csv, desc=desc)
     save_detector(detector.cpu(), output, metadata={"best_valid_eer": result.best_eer, "best_step": result.best_step,

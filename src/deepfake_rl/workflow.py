@@ -59,14 +59,21 @@ def _finetune(job: Any) -> None:
     wc = job.wildcards
     stages.finetune(wc.model, job.params.model, job.params.method, job.params.settings, int(wc.seed),
                     job.input.init, job.input.train, job.input.valid, job.output.checkpoint, job.output.log_csv,
-                    device=job.params.device, desc=f"{wc.model} {wc.method} seed {wc.seed}")
+                    device=job.params.device, desc=f"{wc.model} {wc.method} seed {wc.seed}",
+                    reference_checkpoint=job.input.get("reference"))
 
 
 def _score(job: Any) -> None:
+    """Every seed's checkpoint of one (model, method) on every test set: outputs are seed-major."""
     from deepfake_rl import stages
 
-    stages.score(job.input.checkpoint, job.params.freeze, list(job.input.data), list(job.output.scores),
-                 list(job.output.embeddings), batch_size=job.params.batch_size, device=job.params.device)
+    checkpoints, data = list(job.input.checkpoints), list(job.input.data)
+    scores, embeddings = list(job.output.scores), list(job.output.embeddings)
+    per_seed = len(data)
+    for index, checkpoint in enumerate(checkpoints):
+        part = slice(index * per_seed, (index + 1) * per_seed)
+        stages.score(checkpoint, job.params.freeze, data, scores[part], embeddings[part],
+                     batch_size=job.params.batch_size, device=job.params.device)
 
 
 def _table1(job: Any) -> None:
@@ -79,7 +86,7 @@ def _table1(job: Any) -> None:
 STAGES: dict[str, Stage] = {"build_domain": _build_domain, "segment": _segment, "pretrain": _pretrain,
                             "posttrain": _posttrain, "feature_cache": _feature_cache,
                             "feature_cache_tests": _feature_cache, "finetune": _finetune,
-                            "score": _score, "table1": _table1}
+                            "score": _score, "score_initial": _score, "table1": _table1}
 
 
 def run_stage(job: Any) -> None:

@@ -73,7 +73,7 @@ def exact_kl(log_p: torch.Tensor, log_ref: torch.Tensor) -> torch.Tensor:
 class GRPOSettings:
     group_size: int = 64
     beta: float = 0.04
-    epsilon: float = 0.2
+    epsilon: float | None = 0.2    # None: no clipping
     rho: float = 1e-5
     advantage_norm: str = "batch"
     old_refresh_steps: int = 1000
@@ -105,35 +105,57 @@ class GRPO(Method):
 
     name = "grpo"
 
-    def __init__(self, **settings: object) -> None:
+    def __init__(self, reference: nn.Module | None = None, **settings: object) -> None:
+        """`reference`: the frozen KL reference when it is not the starting checkpoint (e.g. the
+        post-trained model for SFT -> GRPO); None = a frozen copy of the detector at setup."""
         self.settings = GRPOSettings(**settings)  # type: ignore[arg-type]
-        self.reference: nn.Module | None = None
+        self.reference: nn.Module | None = None if reference is None else _frozen_copy(reference)
         self.old: nn.Module | None = None
+        self.old_is_reference = False
 
     def setup(self, detector: nn.Module, train_size: int) -> None:
-        """The reference is the starting checkpoint, frozen; the old policy starts equal to it."""
-        self.reference = _frozen_copy(detector)
-        self.old = None if self.settings.simplified else _frozen_copy(detector)
+        """The reference defaults to the starting checkpoint, frozen. The old policy starts as the
+        starting checkpoint too: while that is also the reference (until the first refresh), the
+        reference's forward pass serves both, so no separate old copy is kept or run."""
+        self.old_is_reference = not self.settings.simplified and self.reference is None
+        if self.reference is None:
+            self.reference = _frozen_copy(detector)
+        self.reference.to(next(detector.parameters()).device)
+        self.old = None if self.settings.simplified or self.old_is_reference else _frozen_copy(detector)
 
     def after_step(self, detector: nn.Module, step: int, batch: Batch) -> dict[str, float]:
-        if self.old is not None and step % self.settings.old_refresh_steps == 0:
-            self.old.load_state_dict(detector.state_dict())
+        if not self.settings.simplified and step % self.settings.old_refresh_steps == 0:
+            if self.old is None:
+                self.old = _frozen_copy(detector)
+            else:
+                self.old.load_state_dict(detector.state_dict())
+            self.old_is_reference = False
         return {}
 
     def _log_probs(self, module: nn.Module, batch: Batch) -> torch.Tensor:
         return F.log_softmax(module.suffix(batch.inputs, batch.lengths).logits.float(), dim=1)
 
     def loss(self, detector: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        """One forward pass with gradients; frozen passes only where needed: the reference when
+        beta > 0 (or when it doubles as the old policy), the old policy once it has been refreshed."""
         log_p = self._log_probs(detector, batch)
         with torch.no_grad():
-            log_ref = self._log_probs(self.reference, batch)
-            log_old = log_p.detach() if self.old is None else self._log_probs(self.old, batch)
-        return grpo_loss(log_p, log_old, log_ref, batch.labels, self.settings)
+            needs_reference = self.settings.beta > 0 or self.old_is_reference
+            log_ref = self._log_probs(self.reference, batch) if needs_reference else None
+            if self.old is not None:
+                log_old = self._log_probs(self.old, batch)
+            else:
+                log_old = log_ref if self.old_is_reference else log_p.detach()
+        return grpo_loss(log_p, log_old, log_ref if self.settings.beta > 0 else None, batch.labels, self.settings)
 
 
-def grpo_loss(log_p: torch.Tensor, log_old: torch.Tensor, log_ref: torch.Tensor, labels: torch.Tensor,
+def grpo_loss(log_p: torch.Tensor, log_old: torch.Tensor, log_ref: torch.Tensor | None, labels: torch.Tensor,
               settings: GRPOSettings) -> tuple[torch.Tensor, dict[str, float]]:
-    """The GRPO loss from the three policies' log-probabilities ([B, 2] each); pure, for tests."""
+    """The GRPO loss from the three policies' log-probabilities ([B, 2] each); pure, for tests.
+
+    `log_ref` None (allowed when beta = 0): no KL term; the log's `kl` is then NaN, not 0."""
+    if log_ref is None and settings.beta > 0:
+        raise ValueError("grpo_loss: beta > 0 needs the reference log-probabilities")
     sampling = (log_p.detach() if settings.sample_from == "current" else log_old).exp()
     if settings.exact:
         objective, kl_term, mean_reward = _expected_objective(log_p, log_old, log_ref, labels, sampling, settings)
@@ -144,18 +166,23 @@ def grpo_loss(log_p: torch.Tensor, log_old: torch.Tensor, log_ref: torch.Tensor,
         ratio = torch.exp(log_p.gather(1, samples) - log_old.gather(1, samples))
         epsilon = None if settings.simplified else settings.epsilon
         objective = clipped_surrogate(ratio, advantages, epsilon)
-        kl_term = k3(log_p.gather(1, samples), log_ref.gather(1, samples)) if settings.kl == "k3" \
-            else exact_kl(log_p, log_ref)[:, None].expand_as(objective)
+        if log_ref is None:
+            kl_term = None
+        elif settings.kl == "k3":
+            kl_term = k3(log_p.gather(1, samples), log_ref.gather(1, samples))
+        else:
+            kl_term = exact_kl(log_p, log_ref)[:, None].expand_as(objective)
         mean_reward = rewards.mean()
-    loss = -(objective - settings.beta * kl_term).mean()
+    penalised = objective if kl_term is None else objective - settings.beta * kl_term
+    loss = -penalised.mean()
     accuracy = (log_p.argmax(dim=1) == labels).float().mean()
     return loss, {"loss": float(loss.detach()), "accuracy": float(accuracy), "reward": float(mean_reward),
-                  "kl": float(kl_term.detach().mean())}
+                  "kl": float("nan") if kl_term is None else float(kl_term.detach().mean())}
 
 
-def _expected_objective(log_p: torch.Tensor, log_old: torch.Tensor, log_ref: torch.Tensor, labels: torch.Tensor,
-                        sampling: torch.Tensor, settings: GRPOSettings
-                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _expected_objective(log_p: torch.Tensor, log_old: torch.Tensor, log_ref: torch.Tensor | None,
+                        labels: torch.Tensor, sampling: torch.Tensor, settings: GRPOSettings
+                        ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """Per-utterance expectation over y~ ~ sampling of the surrogate and of the KL term, with the
     group statistics of an infinite group: mean reward q = P(y~ = y), std sqrt(q (1 - q))."""
     q = sampling.gather(1, labels[:, None]).squeeze(1)                     # P(sampled label is correct)
@@ -173,7 +200,9 @@ def _expected_objective(log_p: torch.Tensor, log_old: torch.Tensor, log_ref: tor
     objective = objective + (1 - q) * clipped_surrogate(
         torch.exp(log_p.gather(1, other[:, None]) - log_old.gather(1, other[:, None])).squeeze(1),
         advantage_miss.expand_as(q), epsilon)
-    if settings.kl == "exact":
+    if log_ref is None:
+        kl_term = None
+    elif settings.kl == "exact":
         kl_term = exact_kl(log_p, log_ref)
     else:
         kl_term = (sampling * k3(log_p, log_ref)).sum(dim=1)

@@ -80,6 +80,18 @@ def _state_copy(detector: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in detector.state_dict().items()}
 
 
+def optimiser_step(method: Method, detector: nn.Module, batch: Batch, optimiser: torch.optim.Optimizer,
+                   parameters: list[nn.Parameter], grad_clip: float) -> tuple[dict[str, float], float]:
+    """One update: the method's loss, backward, gradient clipping, the optimiser step (shared by the
+    loop and the step-time benchmarks, so both time the same work). Returns the stats and grad norm."""
+    loss, stats = method.loss(detector, batch)
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(parameters, grad_clip)
+    optimiser.step()
+    return stats, float(grad_norm)
+
+
 def train(detector: nn.Module, method: Method, train_set: Dataset, valid_set: Dataset, settings: TrainSettings,
           *, inputs_are_features: bool, log_path: str | Path | None = None, progress: bool = True,
           desc: str = "train") -> TrainResult:
@@ -115,14 +127,10 @@ def train(detector: nn.Module, method: Method, train_set: Dataset, valid_set: Da
                 break
             inputs, lengths = model_inputs(detector, raw, inputs_are_features, device)
             batch = Batch(inputs, lengths, raw["label"].to(device), raw["index"].to(device))
-            loss, stats = method.loss(detector, batch)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(parameters, settings.grad_clip)
-            optimiser.step()
+            stats, grad_norm = optimiser_step(method, detector, batch, optimiser, parameters, settings.grad_clip)
             step += 1
             stats.update(method.after_step(detector, step, batch))
-            row = {"step": step, "epoch": epoch, **stats, "grad_norm": float(grad_norm),
+            row = {"step": step, "epoch": epoch, **stats, "grad_norm": grad_norm,
                    "seconds": round(time.perf_counter() - start, 3), "valid_eer": ""}
             if settings.valid_every and step % settings.valid_every == 0 and step < total:
                 row["valid_eer"] = validate()

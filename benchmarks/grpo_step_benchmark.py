@@ -1,0 +1,63 @@
+"""Time per optimiser step of GRPO vs SFT on the same model and batch, for several group sizes G,
+printed as ratios measured in one run (issue 5's target: GRPO / SFT within 1.10 at G = 64, i.e.
+sampling G labels must cost arithmetic, not G forward passes).
+
+    python benchmarks/grpo_step_benchmark.py                    # default stand-in, cached features
+    python benchmarks/grpo_step_benchmark.py --freeze none      # full fine-tuning on waveforms
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from step_timing import model_spec, prepare, synthetic_batch, time_round_robin  # noqa: E402
+
+from deepfake_rl.methods import build_method  # noqa: E402
+from deepfake_rl.models import Detector  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="xlsr_2b", help="a model of config/config.yaml (default: the largest)")
+    parser.add_argument("--freeze", default="layers:-1", help="as finetune.freeze (default: the embedded default's)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=4.0, help="crop length of the batch's utterances")
+    parser.add_argument("--groups", type=int, nargs="+", default=[1, 8, 64, 256])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=5, help="steps per round and method")
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    spec = model_spec(args.model)
+
+    def make_detector() -> Detector:
+        return Detector(spec, freeze=args.freeze, seed=0)
+
+    batch = synthetic_batch(make_detector(), args.batch_size, args.seconds)
+    entries = [prepare("sft", build_method("sft"), make_detector, args.batch_size)]
+    for group in args.groups:
+        entries.append(prepare(f"grpo G={group}", build_method("grpo", {"group_size": group}), make_detector,
+                               args.batch_size))
+    entries.append(prepare("grpo_s G=64", build_method("grpo", {"group_size": 64, "simplified": True}),
+                           make_detector, args.batch_size))
+    entries.append(prepare("grpo_exact", build_method("grpo", {"exact": True}), make_detector, args.batch_size))
+    seconds = time_round_robin(entries, batch, args.rounds, args.steps)
+
+    print(f"model {args.model}, freeze {args.freeze}, batch {args.batch_size} x {args.seconds:g} s, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads; median of {args.rounds} rounds x "
+          f"{args.steps} steps")
+    print(f"{'method':<14} {'ms/step':>9} {'/ sft':>7}")
+    for name, value in seconds.items():
+        print(f"{name:<14} {1000 * value:9.2f} {value / seconds['sft']:7.3f}")
+
+
+if __name__ == "__main__":
+    main()
