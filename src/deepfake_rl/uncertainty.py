@@ -1,0 +1,243 @@
+"""Uncertainty of EERs, beyond the paper (DESIGN section 5): how much of a Table 1 difference could be the
+luck of which utterances are in a test set, and how much the luck of the training seed.
+
+* ``bootstrap_eer``: percentile interval of one run's EER on one test set, resampling utterances with
+  replacement within each class (so both classes are always present and the class sizes stay fixed).
+* ``seed_interval``: mean over seeds with a Student-t interval (mean +- t_{k-1} s / sqrt(k)) over the k
+  seeds' EERs: the training-seed uncertainty Table 1's seed means carry.
+* ``paired_bootstrap``: two methods on the same test set, the same resampled utterances for both. The
+  statistic is the one Table 1 prints: each method's EER averaged over its seeds (every seed scored on the
+  resampled utterances). Averaging each utterance's score over seeds was rejected (it evaluates a seed
+  ensemble, whose EER is not the table's), and so was pooling all seeds' trials into one DET curve (seeds
+  with different score scales blur it). Seeds are not resampled: the test is conditional on the trained
+  models; ``seed_interval`` is the complementary view. The two-sided p-value is that of the centred
+  bootstrap, (1 + #{|d* - d| >= |d|}) / (B + 1), testing difference 0.
+
+Resampling is vectorised: a resample is a vector of multiplicities over utterances, and one sort per
+score vector serves every resample (the weighted DET curve is a cumulative sum along the sorted order),
+so 1000 resamples of 10k utterances take seconds (tests/test_uncertainty.py times it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from deepfake_rl.io_utils import atomic_path
+from deepfake_rl.metrics import UndefinedMetricError, eer_from_labels
+from deepfake_rl.tables import RUN_PATTERN
+
+CHUNK = 128     # resamples per vectorised block: bounds memory at a few [CHUNK, n] float arrays
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with a confidence interval."""
+
+    estimate: float
+    low: float
+    high: float
+    confidence: float
+    method: str
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """EER(a) - EER(b) on the same utterances: point difference, its bootstrap interval, two-sided p."""
+
+    eer_a: float
+    eer_b: float
+    difference: float
+    low: float
+    high: float
+    p_value: float
+    n_resamples: int
+
+
+def _labels(labels: np.ndarray) -> np.ndarray:
+    labels = np.asarray(labels).ravel()
+    if np.sum(labels == 1) == 0 or np.sum(labels == 0) == 0:
+        raise UndefinedMetricError(f"EER needs both classes: {np.sum(labels == 1)} real and {np.sum(labels == 0)} fake")
+    return labels
+
+
+def stratified_weights(labels: np.ndarray, n_resamples: int, seed: int) -> Iterator[np.ndarray]:
+    """Blocks [<=CHUNK, n] of bootstrap multiplicities: each class resampled with replacement to its own size."""
+    labels = _labels(labels)
+    rng = np.random.default_rng(seed)
+    classes = [np.flatnonzero(labels == value) for value in (0, 1)]
+    for start in range(0, n_resamples, CHUNK):
+        block = min(CHUNK, n_resamples - start)
+        weights = np.zeros((block, labels.size))
+        for members in classes:
+            draws = rng.integers(0, members.size, size=(block, members.size))
+            flat = (draws + members.size * np.arange(block)[:, None]).ravel()
+            weights[:, members] = np.bincount(flat, minlength=block * members.size).reshape(block, members.size)
+        yield weights
+
+
+def weighted_eers(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """EER of every row of `weights` (utterance multiplicities), as metrics.compute_eer would give on the
+    resampled trials: DET points at tie-grouped distinct scores, mean of miss and false alarm where closest."""
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    labels = _labels(labels)
+    if not np.all(np.isfinite(scores)):
+        raise ValueError("scores contain NaN or infinite values")
+    order = np.argsort(scores, kind="mergesort")
+    sorted_scores, is_real = scores[order], labels[order] == 1
+    last_of_tie = np.r_[sorted_scores[1:] != sorted_scores[:-1], True]
+    sorted_weights = np.atleast_2d(weights)[:, order]
+    real_weights = np.where(is_real, sorted_weights, 0.0)
+    fake_weights = sorted_weights - real_weights
+    real_total, fake_total = real_weights.sum(axis=1, keepdims=True), fake_weights.sum(axis=1, keepdims=True)
+    miss = np.cumsum(real_weights, axis=1)[:, last_of_tie] / real_total
+    false_alarm = 1.0 - np.cumsum(fake_weights, axis=1)[:, last_of_tie] / fake_total
+    rows = np.arange(miss.shape[0])
+    miss = np.concatenate([np.zeros((rows.size, 1)), miss], axis=1)
+    false_alarm = np.concatenate([np.ones((rows.size, 1)), false_alarm], axis=1)
+    closest = np.argmin(np.abs(miss - false_alarm), axis=1)
+    return (miss[rows, closest] + false_alarm[rows, closest]) / 2.0
+
+
+def _percentile(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    tail = 100.0 * (1.0 - confidence) / 2.0
+    low, high = np.percentile(values, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
+def bootstrap_eer(scores: np.ndarray, labels: np.ndarray, n_resamples: int = 1000, confidence: float = 0.95,
+                  seed: int = 0) -> Interval:
+    """EER of one run on one test set with a stratified percentile-bootstrap interval."""
+    resampled = np.concatenate([weighted_eers(scores, labels, w)
+                                for w in stratified_weights(labels, n_resamples, seed)])
+    return Interval(eer_from_labels(scores, labels), *_percentile(resampled, confidence), confidence,
+                    "stratified percentile bootstrap over utterances")
+
+
+def seed_interval(values: Sequence[float], confidence: float = 0.95) -> Interval:
+    """Mean over seeds with a Student-t interval (NaN bounds with fewer than two seeds)."""
+    values = np.asarray(values, dtype=np.float64)
+    mean = float(np.mean(values))
+    if values.size < 2:
+        return Interval(mean, float("nan"), float("nan"), confidence, "t interval over seeds")
+    half = stats.t.ppf(0.5 + confidence / 2.0, values.size - 1) * np.std(values, ddof=1) / np.sqrt(values.size)
+    return Interval(mean, float(mean - half), float(mean + half), confidence, "t interval over seeds")
+
+
+def paired_bootstrap(scores_a: np.ndarray, scores_b: np.ndarray, labels: np.ndarray, n_resamples: int = 1000,
+                     confidence: float = 0.95, seed: int = 0) -> PairedTest:
+    """Paired bootstrap of seed-mean EER(a) - EER(b); scores_* are [n_seeds, n] (or [n]) on the same utterances."""
+    scores_a, scores_b = np.atleast_2d(scores_a), np.atleast_2d(scores_b)
+    labels = _labels(labels)
+    if scores_a.shape[1] != labels.size or scores_b.shape[1] != labels.size:
+        raise ValueError(f"scores {scores_a.shape} and {scores_b.shape} do not match {labels.size} labels")
+
+    def seed_mean(scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        return np.mean([weighted_eers(row, labels, weights) for row in scores], axis=0)
+
+    eer_a = float(np.mean([eer_from_labels(row, labels) for row in scores_a]))
+    eer_b = float(np.mean([eer_from_labels(row, labels) for row in scores_b]))
+    difference = eer_a - eer_b
+    resampled = np.concatenate([seed_mean(scores_a, w) - seed_mean(scores_b, w)
+                                for w in stratified_weights(labels, n_resamples, seed)])
+    p_value = (1.0 + np.sum(np.abs(resampled - difference) >= abs(difference))) / (n_resamples + 1.0)
+    return PairedTest(eer_a, eer_b, difference, *_percentile(resampled, confidence), float(p_value),
+                      n_resamples)
+
+
+# ---- stage-level: scores CSVs (written by stages.score) -> tables ----------------------------------------
+
+def _parse(path: str | Path) -> dict:
+    match = RUN_PATTERN.search(Path(path).as_posix())
+    if match is None:
+        raise ValueError(f"{path}: not a scores file of the form <model>/<method>/seed<N>/scores/<dataset>.csv")
+    return {**match.groupdict(), "seed": int(match["seed"]), "path": str(path)}
+
+
+def aligned_scores(paths: Sequence[str | Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ids, labels, scores [len(paths), n]) of score CSVs of the same utterances, rows in the first file's order."""
+    frames = [pd.read_csv(path).set_index("ID") for path in paths]
+    ids = frames[0].index
+    rows = []
+    for path, frame in zip(paths, frames):
+        if frame.index.has_duplicates or set(frame.index) != set(ids):
+            raise ValueError(f"{path}: utterance IDs differ from {paths[0]}")
+        frame = frame.loc[ids]
+        if not np.array_equal(frame["label"].to_numpy(), frames[0]["label"].to_numpy()):
+            raise ValueError(f"{path}: labels differ from {paths[0]}")
+        rows.append(frame["score"].to_numpy(dtype=np.float64))
+    return ids.to_numpy(), frames[0]["label"].to_numpy(), np.vstack(rows)
+
+
+def eer_intervals(score_files: Sequence[str | Path], n_resamples: int = 1000, confidence: float = 0.95,
+                  seed: int = 0) -> pd.DataFrame:
+    """Per run x test set: model, method, seed, dataset, eer, eer_low, eer_high (NaN when a class is missing)."""
+    records = []
+    for path in score_files:
+        run = _parse(path)
+        frame = pd.read_csv(path)
+        try:
+            interval = bootstrap_eer(frame["score"].to_numpy(), frame["label"].to_numpy(), n_resamples, confidence,
+                                     seed)
+            values = (interval.estimate, interval.low, interval.high)
+        except UndefinedMetricError:
+            values = (float("nan"),) * 3
+        records.append({k: run[k] for k in ("model", "method", "seed", "dataset")}
+                       | dict(zip(("eer", "eer_low", "eer_high"), values)))
+    return pd.DataFrame(records, columns=["model", "method", "seed", "dataset", "eer", "eer_low", "eer_high"])
+
+
+def seed_intervals(eer_long: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Per (model, method, dataset) of a table with an `eer` column per seed: n_seeds, mean, std, t interval."""
+    records = []
+    for (model, method, dataset), group in eer_long.groupby(["model", "method", "dataset"], sort=False):
+        values = group["eer"].to_numpy(dtype=np.float64)
+        interval = seed_interval(values, confidence)
+        records.append({"model": model, "method": method, "dataset": dataset, "n_seeds": values.size,
+                        "eer_mean": interval.estimate, "eer_std": np.std(values, ddof=1) if values.size > 1 else np.nan,
+                        "eer_low": interval.low, "eer_high": interval.high})
+    return pd.DataFrame(records)
+
+
+def paired_tests(score_files: Sequence[str | Path], comparisons: Sequence[tuple[str, str]],
+                 n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """Per model x test set x (method_a, method_b) with both methods present: the paired bootstrap test."""
+    runs = pd.DataFrame([_parse(path) for path in score_files])
+    records = []
+    for (model, dataset), group in runs.groupby(["model", "dataset"], sort=False):
+        for method_a, method_b in comparisons:
+            paths_a = group.loc[group["method"] == method_a].sort_values("seed")["path"].tolist()
+            paths_b = group.loc[group["method"] == method_b].sort_values("seed")["path"].tolist()
+            if not paths_a or not paths_b:
+                continue
+            _, labels, scores = aligned_scores(paths_a + paths_b)
+            try:
+                test = paired_bootstrap(scores[:len(paths_a)], scores[len(paths_a):], labels, n_resamples,
+                                        confidence, seed)
+            except UndefinedMetricError:
+                continue
+            records.append({"model": model, "dataset": dataset, "method_a": method_a, "method_b": method_b,
+                            "n_seeds_a": len(paths_a), "n_seeds_b": len(paths_b), "eer_a": test.eer_a,
+                            "eer_b": test.eer_b, "difference": test.difference, "low": test.low,
+                            "high": test.high, "p_value": test.p_value})
+    return pd.DataFrame(records, columns=["model", "dataset", "method_a", "method_b", "n_seeds_a", "n_seeds_b",
+                                          "eer_a", "eer_b", "difference", "low", "high", "p_value"])
+
+
+def uncertainty_stage(score_files: Sequence[str | Path], comparisons: Sequence[tuple[str, str]],
+                      intervals_csv: str | Path, seeds_csv: str | Path, paired_csv: str | Path,
+                      n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> None:
+    """Writes the per-run bootstrap intervals, the across-seed intervals and the paired tests (CSV, atomically)."""
+    intervals = eer_intervals(score_files, n_resamples, confidence, seed)
+    outputs = ((intervals, intervals_csv), (seed_intervals(intervals, confidence), seeds_csv),
+               (paired_tests(score_files, comparisons, n_resamples, confidence, seed), paired_csv))
+    for frame, path in outputs:
+        with atomic_path(path) as temporary:
+            frame.to_csv(temporary, index=False, float_format="%.6g")

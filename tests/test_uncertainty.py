@@ -1,0 +1,142 @@
+"""Bootstrap intervals of EER, the across-seed interval and the paired bootstrap test."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deepfake_rl.metrics import UndefinedMetricError, eer_from_labels
+from deepfake_rl.uncertainty import (aligned_scores, bootstrap_eer, paired_bootstrap, seed_interval,
+                                     stratified_weights, uncertainty_stage, weighted_eers)
+
+
+def trials(n: int, separation: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = (rng.random(n) < 0.4).astype(int)
+    return rng.normal(size=n) + separation * labels, labels
+
+
+def test_weighted_eer_is_the_eer_of_the_resampled_trials():
+    scores, labels = trials(300, 1.0, 0)
+    scores = np.round(scores, 1)                 # ties, within and across classes
+    rng = np.random.default_rng(1)
+    picks = [rng.integers(0, 300, size=300) for _ in range(20)]
+    weights = np.stack([np.bincount(p, minlength=300) for p in picks]).astype(float)
+    expected = [eer_from_labels(scores[p], labels[p]) for p in picks]
+    assert np.allclose(weighted_eers(scores, labels, weights), expected)
+    assert weighted_eers(scores, labels, np.ones(300))[0] == pytest.approx(eer_from_labels(scores, labels))
+
+
+def test_stratified_weights_keep_class_sizes_and_are_seeded():
+    labels = np.array([0, 1, 1, 0, 0, 1, 0])
+    blocks = list(stratified_weights(labels, 300, seed=5))
+    weights = np.concatenate(blocks)
+    assert weights.shape == (300, 7) and len(blocks) > 1
+    assert np.all(weights[:, labels == 1].sum(axis=1) == 3) and np.all(weights[:, labels == 0].sum(axis=1) == 4)
+    assert np.array_equal(weights, np.concatenate(list(stratified_weights(labels, 300, seed=5))))
+    assert not np.array_equal(weights, np.concatenate(list(stratified_weights(labels, 300, seed=6))))
+
+
+def test_bootstrap_interval_contains_estimate_and_shrinks_with_n():
+    small = bootstrap_eer(*trials(200, 1.5, 2), n_resamples=400, seed=0)
+    large = bootstrap_eer(*trials(5000, 1.5, 3), n_resamples=400, seed=0)
+    for interval in (small, large):
+        assert interval.low <= interval.estimate <= interval.high
+    assert (large.high - large.low) < 0.5 * (small.high - small.low)
+    assert bootstrap_eer(*trials(200, 1.5, 2), n_resamples=400, seed=0) == small
+
+
+def test_bootstrap_is_fast():
+    scores, labels = trials(10_000, 1.0, 4)
+    start = time.perf_counter()
+    bootstrap_eer(scores, labels, n_resamples=1000)
+    assert time.perf_counter() - start < 10.0
+
+
+def test_one_class_is_undefined():
+    with pytest.raises(UndefinedMetricError):
+        bootstrap_eer(np.array([0.1, 0.2]), np.array([1, 1]))
+
+
+def test_seed_interval_hand_computed():
+    # mean 0.2, s = 0.1, k = 3: t_{0.975, 2} = 4.302653, half-width 4.302653 * 0.1 / sqrt(3) = 0.248414
+    interval = seed_interval([0.1, 0.2, 0.3])
+    assert interval.estimate == pytest.approx(0.2)
+    assert interval.low == pytest.approx(0.2 - 0.248414, abs=1e-6)
+    assert interval.high == pytest.approx(0.2 + 0.248414, abs=1e-6)
+    single = seed_interval([0.3])
+    assert single.estimate == 0.3 and np.isnan(single.low) and np.isnan(single.high)
+
+
+def test_paired_test_separates_different_systems():
+    rng = np.random.default_rng(7)
+    labels = (rng.random(2000) < 0.5).astype(int)
+    good = np.stack([rng.normal(size=2000) + 3.0 * labels for _ in range(3)])
+    poor = np.stack([rng.normal(size=2000) + 0.8 * labels for _ in range(2)])
+    test = paired_bootstrap(good, poor, labels, n_resamples=300, seed=0)
+    assert test.difference == pytest.approx(np.mean([eer_from_labels(s, labels) for s in good])
+                                            - np.mean([eer_from_labels(s, labels) for s in poor]))
+    assert test.difference < -0.2
+    assert test.low <= test.difference <= test.high < 0.0
+    assert test.p_value == pytest.approx(1.0 / 301)
+
+
+def test_paired_test_identical_systems_are_not_different():
+    scores, labels = trials(1000, 1.0, 8)
+    test = paired_bootstrap(scores, scores.copy(), labels, n_resamples=200, seed=0)
+    assert test.difference == 0.0 and test.p_value == 1.0
+
+
+def test_paired_test_is_calibrated_under_the_null():
+    """Pairs of equally good but different systems: p-values roughly uniform, about 5% below 0.05."""
+    p_values = []
+    for replicate in range(40):
+        rng = np.random.default_rng(replicate)
+        labels = (rng.random(600) < 0.5).astype(int)
+        base = rng.normal(size=600) + 1.5 * labels
+        a, b = base + 0.3 * rng.normal(size=600), base + 0.3 * rng.normal(size=600)
+        p_values.append(paired_bootstrap(a, b, labels, n_resamples=200, seed=replicate).p_value)
+    assert np.mean(np.array(p_values) < 0.05) <= 0.15
+    assert 0.25 < np.median(p_values) < 0.8
+
+
+def write_scores(path: Path, ids: list[str], labels: np.ndarray, scores: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"ID": ids, "label": labels, "score": scores}).to_csv(path, index=False)
+
+
+def test_stage_aligns_by_id_and_writes_three_tables(tmp_path):
+    scores, labels = trials(120, 2.0, 10)
+    ids = [f"u{i:03d}" for i in range(120)]
+    files = []
+    for method, noise in (("sft", 1.0), ("grpo", 0.2)):
+        for seed in (0, 1):
+            noisy = scores + noise * np.random.default_rng(seed).normal(size=120)
+            order = np.random.default_rng(100 + seed).permutation(120)    # files list utterances in any order
+            path = tmp_path / "runs" / "m" / method / f"seed{seed}" / "scores" / "dv.csv"
+            write_scores(path, [ids[i] for i in order], labels[order], noisy[order])
+            files.append(path)
+    aligned_ids, aligned_labels, matrix = aligned_scores(files)
+    assert matrix.shape == (4, 120)
+    position = [ids.index(i) for i in aligned_ids]
+    assert np.array_equal(aligned_labels, labels[position])
+    assert np.allclose(matrix[0], (scores + np.random.default_rng(0).normal(size=120))[position])
+    outputs = [tmp_path / name for name in ("intervals.csv", "seeds.csv", "paired.csv")]
+    uncertainty_stage(files, [("grpo", "sft")], *outputs, n_resamples=100)
+    intervals, seeds, paired = (pd.read_csv(p) for p in outputs)
+    assert len(intervals) == 4 and (intervals["eer_low"] <= intervals["eer"]).all()
+    assert list(seeds["n_seeds"]) == [2, 2]
+    assert len(paired) == 1 and paired.loc[0, "difference"] < 0
+    expected = intervals.groupby("method")["eer"].mean()
+    assert paired.loc[0, "eer_a"] == pytest.approx(expected["grpo"], abs=1e-5)
+
+
+def test_mismatched_utterances_are_an_error(tmp_path):
+    write_scores(tmp_path / "a.csv", ["x", "y"], np.array([0, 1]), np.array([0.1, 0.2]))
+    write_scores(tmp_path / "b.csv", ["x", "z"], np.array([0, 1]), np.array([0.1, 0.2]))
+    with pytest.raises(ValueError, match="IDs differ"):
+        aligned_scores([tmp_path / "a.csv", tmp_path / "b.csv"])
