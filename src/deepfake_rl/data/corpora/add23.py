@@ -1,0 +1,30 @@
+"""ADD 2023 track 1.2, round 2 test set: `label.txt` (lines `<file> genuine|fake`) + `wav/`.
+
+Mandarin speech; every item is a test item. AntiDeepfake's protocol script reads the same layout
+(`Track1.2/testR2/{label.txt,wav/}`); the root here is that `testR2` folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+from deepfake_rl.data.corpora.common import (CorpusError, Entry, LoadResult, build_manifest, check_root, map_value,
+                                             protocol_lines, safe_relative)
+
+PROTOCOL = "label.txt"
+AUDIO_DIR = "wav"
+LABELS = {"genuine": "real", "fake": "fake"}
+
+
+def load_add23(root: str | Path, *, on_bad_file: str = "error") -> LoadResult:
+    """Every line of label.txt as a test item (Proportion test, Language zh)."""
+    root = check_root(root, PROTOCOL, AUDIO_DIR)
+    entries = []
+    for source, fields in protocol_lines(root / PROTOCOL):
+        if len(fields) != 2:
+            raise CorpusError(f"{source}: expected '<file> genuine|fake', got {len(fields)} fields")
+        name = safe_relative(fields[0], source)
+        entries.append(Entry(id=f"ADD23-{name.as_posix()}", label=map_value(fields[1], LABELS, "label", source),
+                             relative=PurePosixPath(AUDIO_DIR) / name,
+                             proportion="test", source=source, language="zh"))
+    return build_manifest(root, entries, on_bad_file, "ADD2023 track 1.2 round 2")
