@@ -20,11 +20,17 @@ include: "rules/data.smk"
 include: "rules/models.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
+include: "rules/analysis.smk"
+
+
+report: "report/workflow.rst"
 
 
 rule all:
-    """The default target: the paper's Table 1 on the configured corpus."""
+    """The default target: the paper's Table 1 on the configured corpus, the metrics, uncertainty and
+    drift analyses and their figures."""
     default_target: True
     input:
         "results/table1.csv",
+        analysis_outputs(),
         rules.data.input,  # every configured store, also those no table reads (e.g. dfe24_valid)

@@ -39,6 +39,17 @@ def test_set_names():
     return [*groups["in_domain"], *groups["out_of_domain"], *groups.get("other", {})]
 
 
+def drift_reference():
+    return config["drift"]["reference"] if "drift" in config else None
+
+
+def scored_set_names():
+    """The test sets, plus the drift reference set (scored for its embeddings, not in the tables)."""
+    names = test_set_names()
+    reference = drift_reference()
+    return names + [reference] if reference and reference not in names else names
+
+
 def store_path(dataset):
     return f"{DATA}/stores/{dataset}.h5"
 

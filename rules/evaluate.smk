@@ -9,13 +9,13 @@ rule score:
     outputs, so a changed test set reruns scoring only."""
     input:
         checkpoints=scored_checkpoints,
-        data=lambda wc: [features(wc.model, base_init(config, wc.method), d) for d in test_set_names()],
+        data=lambda wc: [features(wc.model, base_init(config, wc.method), d) for d in scored_set_names()],
         code=MODEL_CODE + STAGE_CODE + src("scoring.py"),
     output:
         scores=[f"{RUNS}/{{model}}/{{method}}/seed{s}/scores/{d}.csv"
-                for s in config["finetune"]["seeds"] for d in test_set_names()],
+                for s in config["finetune"]["seeds"] for d in scored_set_names()],
         embeddings=[f"{RUNS}/{{model}}/{{method}}/seed{s}/embeddings/{d}.h5"
-                    for s in config["finetune"]["seeds"] for d in test_set_names()],
+                    for s in config["finetune"]["seeds"] for d in scored_set_names()],
     params:
         freeze=config["finetune"]["freeze"] if "finetune" in config else "none",
         batch_size=config["finetune"]["batch_size"] if "finetune" in config else 16,
@@ -37,8 +37,8 @@ rule score:
 
 use rule score as score_initial with:
     output:
-        scores=[f"{RUNS}/{{model}}/{{method}}/seed0/scores/{d}.csv" for d in test_set_names()],
-        embeddings=[f"{RUNS}/{{model}}/{{method}}/seed0/embeddings/{d}.h5" for d in test_set_names()],
+        scores=[f"{RUNS}/{{model}}/{{method}}/seed0/scores/{d}.csv" for d in scored_set_names()],
+        embeddings=[f"{RUNS}/{{model}}/{{method}}/seed0/embeddings/{d}.h5" for d in scored_set_names()],
     wildcard_constraints:
         method=method_pattern(False),
 
@@ -50,7 +50,7 @@ rule table1:
         code=src("metrics.py", "tables.py"),
     output:
         eer_long="results/eer_long.csv",
-        table="results/table1.csv",
+        table=report("results/table1.csv", caption="../report/table1.rst", category="Tables"),
     params:
         test_sets=config["test_sets"],
         model_labels={key: cfg["label"] for key, cfg in config.get("models", {}).items()},

@@ -54,12 +54,14 @@ rule posttrain:
         "scripts/run_stage.py"
 
 
+# cached one job each: fine-tuning's train and validation sets, and the drift reference if it is no test set
 FINETUNE_SETS = [config["finetune"]["train_set"], config["finetune"]["valid_set"]] if "finetune" in config else []
+FINETUNE_SETS += [d for d in scored_set_names() if d not in test_set_names() and d not in FINETUNE_SETS]
 
 
 rule feature_cache:
-    """The frozen prefix's outputs for the fine-tuning train or validation set of one model x initial
-    checkpoint, computed once and read by every method and seed."""
+    """The frozen prefix's outputs for the fine-tuning train or validation set (or the drift reference)
+    of one model x initial checkpoint, computed once and read by every method and seed."""
     input:
         checkpoint=f"{DATA}/models/{{model}}/{{init}}.safetensors",
         stores=lambda wc: [store_path(wc.dataset)],

@@ -64,6 +64,21 @@ def test_default_target_is_table1_with_the_paper_rows(tiny_run):
     assert set(long["dataset"]) >= {"dfe24_4s", "dfe24_50s", "add23", "for", "dv", "itw", "pool_test"}
 
 
+def test_the_default_target_also_makes_the_analyses(tiny_run):
+    repo, _ = tiny_run
+    results = repo / "results"
+    metrics = pd.read_csv(results / "metrics_long.csv")
+    assert {"eer", "min_dcf", "act_dcf", "cllr", "auc", "acc"} <= set(metrics.columns)
+    eer = pd.read_csv(results / "eer_long.csv")
+    assert len(metrics) == len(eer) and "asv19dev" not in set(metrics["dataset"])   # test sets only
+    drift = pd.read_csv(results / "drift.csv")
+    assert set(drift["dataset"]) == set(eer["dataset"]) and (drift["drift"] >= 0).all()
+    assert (drift.groupby("method").size() == drift.groupby("method")["dataset"].nunique()).all()  # one seed
+    for figure in ("table1_heatmap", "drift_methods", "drift_beta"):
+        assert (results / "figures" / f"{figure}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert list(pd.read_csv(results / "significance.csv").columns)[:4] == ["model", "dataset", "method_a", "method_b"]
+
+
 def test_second_run_has_nothing_to_do(tiny_run):
     _, snakemake = tiny_run
     assert "Nothing to be done" in snakemake("-n")
@@ -75,6 +90,11 @@ def overlay(repo: Path, name: str, text: str) -> str:
     return str(path)
 
 
+# what any change of scores reruns after scoring: the tables, analyses and figures (all local, seconds)
+DOWNSTREAM = {"table1": 1, "metrics": 1, "uncertainty": 1, "drift": 1, "drift_figure": 2, "table1_heatmap": 1,
+              "all": 1}
+
+
 def rerun_methods(dry_run: str) -> set[str]:
     """The methods whose fine-tuning a dry run would (re)run."""
     return set(re.findall(r"output: results/runs/\w+/(\w+)/seed\d+/model\.safetensors", dry_run))
@@ -84,7 +104,7 @@ def test_sft_learning_rate_reruns_sft_and_what_starts_from_it(tiny_run):
     repo, snakemake = tiny_run
     extra = overlay(repo, "lr.yaml", "methods:\n  sft: {lr: 5.0e-4}\n")
     dry = snakemake("-n", overlays=(extra,))
-    assert job_counts(dry) == {"finetune": 2, "score": 2, "table1": 1, "all": 1}
+    assert job_counts(dry) == {"finetune": 2, "score": 2, **DOWNSTREAM}
     assert rerun_methods(dry) == {"sft", "sft_grpo"}              # SFT -> GRPO starts from the SFT run
 
 
@@ -92,7 +112,7 @@ def test_grpo_beta_reruns_the_grpo_methods_only(tiny_run):
     repo, snakemake = tiny_run
     extra = overlay(repo, "beta.yaml", "grpo: {beta: 0.1}\n")
     dry = snakemake("-n", overlays=(extra,))
-    assert job_counts(dry) == {"finetune": 2, "score": 2, "table1": 1, "all": 1}
+    assert job_counts(dry) == {"finetune": 2, "score": 2, **DOWNSTREAM}
     assert rerun_methods(dry) == {"grpo_s", "sft_grpo"}
 
 
@@ -103,7 +123,7 @@ def test_editing_the_sft_module_reruns_sft_jobs_only(tiny_run):
     try:
         module.write_text(original + "\n# an edit\n")
         dry = snakemake("-n")
-        assert job_counts(dry) == {"finetune": 2, "score": 2, "table1": 1, "all": 1}
+        assert job_counts(dry) == {"finetune": 2, "score": 2, **DOWNSTREAM}
         assert rerun_methods(dry) == {"sft", "sft_grpo"}
         assert not re.search(r"output: results/runs/\w+/none/", dry)
     finally:
@@ -114,4 +134,10 @@ def test_changing_one_segmentation_reruns_its_store_caches_and_scores_not_traini
     repo, snakemake = tiny_run
     extra = overlay(repo, "seg.yaml", "datasets:\n  dfe24_4s: {max_seconds: 5}\n")
     counts = job_counts(snakemake("-n", overlays=(extra,)))
-    assert counts == {"segment": 1, "feature_cache_tests": 1, "score": 3, "score_initial": 1, "table1": 1, "all": 1}
+    assert counts == {"segment": 1, "feature_cache_tests": 1, "score": 3, "score_initial": 1, **DOWNSTREAM}
+
+
+def test_a_drift_setting_reruns_the_drift_analysis_only(tiny_run):
+    repo, snakemake = tiny_run
+    extra = overlay(repo, "drift.yaml", "drift: {max_points: 50}\n")
+    assert job_counts(snakemake("-n", overlays=(extra,))) == {"drift": 1, "drift_figure": 2, "all": 1}

@@ -106,6 +106,7 @@ def _cross_reference_errors(config: dict[str, Any]) -> list[str]:
             if method not in config.get("methods", {}):
                 errors.append(f"grid.{model}: unknown method {method!r}; known: {sorted(config.get('methods', {}))}")
     errors.extend(_method_errors(config))
+    errors.extend(_analysis_errors(config))
     for group, labels in config["test_sets"].items():
         for dataset in labels:
             if dataset not in config["datasets"]:
@@ -151,6 +152,22 @@ def _method_errors(config: dict[str, Any]) -> list[str]:
                 break
             seen.append(init)
             init = methods[init].get("init", "posttrained")
+    return errors
+
+
+def _analysis_errors(config: dict[str, Any]) -> list[str]:
+    """Drift and uncertainty settings must name datasets, models and methods that exist."""
+    errors: list[str] = []
+    drift = config.get("drift", {})
+    if drift and drift["reference"] not in config["datasets"]:
+        errors.append(f"drift.reference: {drift['reference']!r} is not a dataset; known: {sorted(config['datasets'])}")
+    methods = config.get("methods", {})
+    for name, figure in drift.get("figures", {}).items():
+        if figure["model"] not in config.get("models", {}):
+            errors.append(f"drift.figures.{name}.model: {figure['model']!r} is not a model")
+        errors.extend(f"drift.figures.{name}.methods: unknown method {m!r}" for m in figure["methods"] if m not in methods)
+    for index, pair in enumerate(config.get("uncertainty", {}).get("comparisons", [])):
+        errors.extend(f"uncertainty.comparisons.{index}: unknown method {m!r}" for m in pair if m not in methods)
     return errors
 
 

@@ -4,7 +4,7 @@ order and ids, one column per test set, in-domain and out-of-domain averages, me
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from deepfake_rl.io_utils import atomic_path
-from deepfake_rl.metrics import UndefinedMetricError, eer_from_labels
+from deepfake_rl.metrics import UndefinedMetricError, detection_metrics, eer_from_labels
 
 
 @dataclass(frozen=True)
@@ -94,21 +94,46 @@ def make_table1(eer_long: pd.DataFrame, test_sets: dict[str, dict[str, str]],
 RUN_PATTERN = re.compile(r"(?P<model>[^/]+)/(?P<method>[^/]+)/seed(?P<seed>\d+)/scores/(?P<dataset>[^/]+)\.csv$")
 
 
-def eer_table(score_files: Sequence[str | Path]) -> pd.DataFrame:
-    """One row per run x test set: model, method, seed, dataset, trial counts and EER (NaN if undefined)."""
-    records = []
+def scored_runs(score_files: Sequence[str | Path]) -> Iterator[tuple[dict[str, Any], pd.DataFrame]]:
+    """(model, method, seed, dataset) and the scores table of each scores CSV, from its path."""
     for path in score_files:
         match = RUN_PATTERN.search(Path(path).as_posix())
         if match is None:
             raise ValueError(f"{path}: not a scores file of the form <model>/<method>/seed<N>/scores/<dataset>.csv")
-        frame = pd.read_csv(path)
+        yield {**match.groupdict(), "seed": int(match["seed"])}, pd.read_csv(path)
+
+
+def eer_table(score_files: Sequence[str | Path]) -> pd.DataFrame:
+    """One row per run x test set: model, method, seed, dataset, trial counts and EER (NaN if undefined)."""
+    records = []
+    for keys, frame in scored_runs(score_files):
         try:
             eer, note = eer_from_labels(frame["score"].to_numpy(), frame["label"].to_numpy()), ""
         except UndefinedMetricError as error:
             eer, note = float("nan"), str(error)
-        records.append({**match.groupdict(), "seed": int(match["seed"]), "n_real": int((frame["label"] == 1).sum()),
+        records.append({**keys, "n_real": int((frame["label"] == 1).sum()),
                         "n_fake": int((frame["label"] == 0).sum()), "eer": eer, "note": note})
     return pd.DataFrame(records)
+
+
+METRIC_COLUMNS = ("eer", "min_dcf", "act_dcf", "cllr", "auc", "acc")
+
+
+def metrics_long(score_files: Sequence[str | Path], metrics_csv: str | Path) -> pd.DataFrame:
+    """results/metrics_long.csv: EER, minDCF, actDCF (ASVspoof 5 costs), Cllr, AUC and ACC per run x test
+    set; a set with one class gets NaN and a note, never a made-up number."""
+    records = []
+    for keys, frame in scored_runs(score_files):
+        try:
+            values, note = detection_metrics(frame["label"].to_numpy(), frame["logit_fake"].to_numpy(),
+                                             frame["logit_real"].to_numpy()), ""
+        except UndefinedMetricError as error:
+            values, note = dict.fromkeys(METRIC_COLUMNS, float("nan")), str(error)
+        records.append({**keys, **values, "n_trials": len(frame), "note": note})
+    table = pd.DataFrame(records)
+    with atomic_path(metrics_csv) as temporary:
+        table.to_csv(temporary, index=False, float_format="%.6f")
+    return table
 
 
 def table1(score_files: Sequence[str | Path], test_sets: Mapping[str, Mapping[str, str]],

@@ -83,10 +83,55 @@ def _table1(job: Any) -> None:
                   job.output.table)
 
 
+def _metrics(job: Any) -> None:
+    from deepfake_rl import tables
+
+    tables.metrics_long(list(job.input.scores), job.output[0])
+
+
+def _uncertainty(job: Any) -> None:
+    from deepfake_rl.uncertainty import uncertainty_stage
+
+    settings = dict(job.params.settings)
+    comparisons = [tuple(pair) for pair in settings.pop("comparisons", [])]
+    uncertainty_stage(list(job.input.scores), comparisons, job.output.intervals, job.output.seeds,
+                      job.output.significance, **settings)
+
+
+def _drift(job: Any) -> None:
+    from deepfake_rl.drift import drift_stage
+
+    settings = dict(job.params.settings)
+    drift_stage(list(job.input.embeddings), settings["reference"], job.output.long, job.output.summary,
+                method=settings["estimator"], max_points=settings["max_points"],
+                n_projections=settings["n_projections"], seed=settings["seed"])
+
+
+def _drift_figure(job: Any) -> None:
+    import pandas as pd
+
+    from deepfake_rl.figures import drift_profiles
+
+    figure, test_sets = job.params.figure, job.params.test_sets
+    columns = {**test_sets["in_domain"], **test_sets["out_of_domain"]}
+    model = figure["model"]
+    drift_profiles(pd.read_csv(job.input.summary), model, list(columns), list(columns.values()),
+                   list(figure["methods"]), list(figure["methods"].values()), job.output[0],
+                   title=f"{figure.get('title', 'Drift')}: {job.params.model_labels.get(model, model)}")
+
+
+def _table1_heatmap(job: Any) -> None:
+    from deepfake_rl.figures import table1_heatmap
+
+    table1_heatmap(job.input.table, job.output[0], title="Table 1: EER (%)")
+
+
 STAGES: dict[str, Stage] = {"build_domain": _build_domain, "segment": _segment, "pretrain": _pretrain,
                             "posttrain": _posttrain, "feature_cache": _feature_cache,
                             "feature_cache_tests": _feature_cache, "finetune": _finetune,
-                            "score": _score, "score_initial": _score, "table1": _table1}
+                            "score": _score, "score_initial": _score, "table1": _table1, "metrics": _metrics,
+                            "uncertainty": _uncertainty, "drift": _drift, "drift_figure": _drift_figure,
+                            "table1_heatmap": _table1_heatmap}
 
 
 def run_stage(job: Any) -> None:

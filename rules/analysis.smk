@@ -1,0 +1,102 @@
+# Beyond EER: detection metrics, uncertainty, drift (paper section 3.4, Fig. 2) and figures. Every
+# rule here is torch-free and local: seconds of work on the scores and embeddings of all runs.
+
+
+def all_embeddings():
+    """Embeddings of every run on every test set and on the drift reference."""
+    return [f"{run_dir(model, method, seed)}/embeddings/{dataset}.h5"
+            for model, method in grid() for seed in seeds(method) for dataset in scored_set_names()]
+
+
+ANALYSIS_CODE = src("tables.py", "metrics.py")
+
+
+rule metrics:
+    """EER, minDCF and actDCF (ASVspoof 5 costs), Cllr, AUC and ACC per run x test set."""
+    input:
+        scores=all_scores(),
+        code=ANALYSIS_CODE,
+    output:
+        report("results/metrics_long.csv", caption="../report/metrics.rst", category="Tables"),
+    log:
+        "logs/analysis/metrics.log",
+    localrule: True
+    script:
+        "scripts/run_stage.py"
+
+
+rule uncertainty:
+    """Bootstrap EER intervals per run x test set, intervals over seeds, paired tests between methods."""
+    input:
+        scores=all_scores(),
+        code=ANALYSIS_CODE + src("uncertainty.py"),
+    output:
+        intervals="results/eer_intervals.csv",
+        seeds="results/eer_seed_intervals.csv",
+        significance=report("results/significance.csv", caption="../report/significance.rst", category="Tables"),
+    params:
+        settings=config.get("uncertainty", {}),
+    log:
+        "logs/analysis/uncertainty.log",
+    localrule: True
+    script:
+        "scripts/run_stage.py"
+
+
+rule drift:
+    """Wasserstein distance between the FAKE utterances' embeddings of each test set and of the
+    reference set, per run (each run's own embedding space), and its mean and spread over seeds."""
+    input:
+        embeddings=all_embeddings(),
+        code=src("drift.py", "io_utils.py"),
+    output:
+        long="results/drift.csv",
+        summary="results/drift_summary.csv",
+    params:
+        settings={k: v for k, v in config.get("drift", {}).items() if k != "figures"},
+    log:
+        "logs/analysis/drift.log",
+    localrule: True
+    script:
+        "scripts/run_stage.py"
+
+
+rule drift_figure:
+    """Fig. 2: drift profiles across the test sets for the configured methods of one model."""
+    input:
+        summary="results/drift_summary.csv",
+        code=src("figures.py"),
+    output:
+        report("results/figures/{profile}.png", caption="../report/drift_figure.rst", category="Figures",
+               labels={"figure": "{profile}"}),
+    params:
+        figure=lambda wc: config["drift"]["figures"][wc.profile],
+        test_sets=config["test_sets"],
+        model_labels={key: cfg["label"] for key, cfg in config.get("models", {}).items()},
+    log:
+        "logs/analysis/{profile}.log",
+    wildcard_constraints:
+        profile="|".join(config.get("drift", {}).get("figures", {})) or "(?!)",
+    localrule: True
+    script:
+        "scripts/run_stage.py"
+
+
+rule table1_heatmap:
+    """Table 1 as a heat-map: darker = higher EER, like the paper's shading."""
+    input:
+        table="results/table1.csv",
+        code=src("figures.py"),
+    output:
+        report("results/figures/table1_heatmap.png", caption="../report/table1_heatmap.rst", category="Figures"),
+    log:
+        "logs/analysis/table1_heatmap.log",
+    localrule: True
+    script:
+        "scripts/run_stage.py"
+
+
+def analysis_outputs():
+    figures = [f"results/figures/{name}.png" for name in config.get("drift", {}).get("figures", {})]
+    drift = ["results/drift.csv", *figures] if "drift" in config else []
+    return ["results/metrics_long.csv", "results/significance.csv", "results/figures/table1_heatmap.png", *drift]
