@@ -99,4 +99,48 @@ rule table1_heatmap:
 def analysis_outputs():
     figures = [f"results/figures/{name}.png" for name in config.get("drift", {}).get("figures", {})]
     drift = ["results/drift.csv", *figures] if "drift" in config else []
-    return ["results/metrics_long.csv", "results/significance.csv", "results/figures/table1_heatmap.png", *drift]
+    table2 = ["results/table2.csv", "results/figures/hard_samples.png"] if "table2" in config else []
+    return ["results/metrics_long.csv", "results/significance.csv", "results/figures/table1_heatmap.png", *drift,
+            *table2]
+
+
+rule table2:
+    """TSRL's Table 2 layout: AUC, ACC and EER of SFT, CL, TSRL (and GRPO) on the out-of-domain sets."""
+    input:
+        metrics="results/metrics_long.csv",
+        code=src("tables.py"),
+    output:
+        report("results/table2.csv", caption="../report/table2.rst", category="Tables"),
+    params:
+        settings=config.get("table2"),
+        test_sets=config["test_sets"],
+        model_labels={key: cfg["label"] for key, cfg in config.get("models", {}).items()},
+    log:
+        "logs/analysis/table2.log",
+    localrule: True
+    script:
+        "scripts/run_stage.py"
+
+
+def table2_logs():
+    """Training logs of the Table 2 methods that run (SFT, CL, TSRL; GRPO logs no hard-sample fraction)."""
+    methods = config.get("table2", {}).get("methods", {})
+    return [f"{run_dir(model, method, seed)}/train_log.csv"
+            for model, method in grid() if method in methods and trained(method) for seed in seeds(method)]
+
+
+rule hard_samples:
+    """TSRL Fig. 1: fraction of training samples with EMA loss > 0.7 per epoch, from the training logs."""
+    input:
+        logs=table2_logs(),
+        code=src("figures.py", "train/logs.py"),
+    output:
+        report("results/figures/hard_samples.png", caption="../report/hard_samples.rst", category="Figures"),
+    params:
+        methods={m: label for m, label in config.get("table2", {}).get("methods", {}).items() if m != "grpo"},
+        model_labels={key: cfg["label"] for key, cfg in config.get("models", {}).items()},
+    log:
+        "logs/analysis/hard_samples.log",
+    localrule: True
+    script:
+        "scripts/run_stage.py"

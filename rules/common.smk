@@ -65,6 +65,9 @@ TRAIN_CODE = src("train/loop.py", "scoring.py", "metrics.py", "methods/base.py",
 STAGE_CODE = src("stages.py")  # workflow.py (argument plumbing only) is deliberately not tracked
 
 
+TABLE1_LOSSES = ("none", "sft", "grpo")  # the GRPO paper's Table 1; TSRL's methods go to Table 2
+
+
 def grid():
     """(model, method) pairs to run, from config `grid`."""
     return [(model, method) for model, names in config.get("grid", {}).items() for method in names]

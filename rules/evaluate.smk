@@ -54,7 +54,7 @@ rule table1:
     params:
         test_sets=config["test_sets"],
         model_labels={key: cfg["label"] for key, cfg in config.get("models", {}).items()},
-        runs=RUNS,
+        methods=[m for m in config.get("methods", {}) if method_cfg(m)["loss"] in TABLE1_LOSSES],
     log:
         "logs/table1.log",
     localrule: True

@@ -83,7 +83,10 @@ def test_grpo_schema_and_settings_class_list_the_same_keys():
 
     from deepfake_rl.methods.grpo import GRPOSettings
 
+    from deepfake_rl.methods.tsrl import TSRLSettings
+
     assert family_keys("grpo") == {field.name for field in dataclasses.fields(GRPOSettings)}
+    assert family_keys("tsrl") == {field.name for field in dataclasses.fields(TSRLSettings)}
     assert family_keys("sft") == set()
 
 

@@ -3,59 +3,22 @@ built, a second run has nothing to do, and edits rerun exactly the jobs they sho
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.conftest import REPO
 from tests.test_workflow import job_counts
 
-pytestmark = pytest.mark.slow
-
-
-def copy_repository(destination: Path) -> Path:
-    """The tracked and untracked-but-not-ignored files of the repository, as a fresh clone would have."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, check=True,
-                           capture_output=True).stdout.decode().split("\0")
-    for name in filter(None, files):
-        source = REPO / name
-        if source.is_file():
-            target = destination / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if source.is_symlink():
-                target.symlink_to(os.readlink(source))
-            else:
-                target.write_bytes(source.read_bytes())
-    return destination
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """The copy's own src/ is imported by the jobs, so edits to the copy behave like a user's edits."""
-    repo = copy_repository(tmp_path_factory.mktemp("repo"))
-    env = {**os.environ, "PYTHONPATH": str(repo / "src")}
-
-    def snakemake(*args: str, overlays: tuple[str, ...] = (), check: bool = True) -> str:
-        configs = ["config/config.yaml", "config/tiny.yaml", *overlays]  # --configfile last: it takes many values
-        result = subprocess.run([sys.executable, "-m", "snakemake", *args, "--configfile", *configs],
-                                cwd=repo, env=env, capture_output=True, text=True, timeout=1500)
-        if check and result.returncode != 0:
-            raise AssertionError(f"snakemake {args} failed:\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}")
-        return result.stdout + result.stderr
-
-    snakemake("--cores", "2")
-    return repo, snakemake
+pytestmark = pytest.mark.slow  # the shared `tiny_run` (one run per session) is in tests/conftest.py
 
 
 def test_default_target_is_table1_with_the_paper_rows(tiny_run):
     repo, _ = tiny_run
     table = pd.read_csv(repo / "results" / "table1.csv")
-    # MMS-300M: post-trained, SFT, GRPO_s (paper rows 17-19), then SFT -> GRPO (not a paper row for it)
+    # MMS-300M: post-trained, SFT, GRPO_s (paper rows 17-19), then SFT -> GRPO (not a paper row for
+    # it); TSRL is in Table 2, not here
     assert list(table["row"]) == [17, 18, 19, 21]
     assert list(table["finetune"]) == ["x", "SFT", "GRPO_s", "SFT -> GRPO"]
     eer_columns = table.columns[5:]
@@ -74,7 +37,13 @@ def test_the_default_target_also_makes_the_analyses(tiny_run):
     drift = pd.read_csv(results / "drift.csv")
     assert set(drift["dataset"]) == set(eer["dataset"]) and (drift["drift"] >= 0).all()
     assert (drift.groupby("method").size() == drift.groupby("method")["dataset"].nunique()).all()  # one seed
-    for figure in ("table1_heatmap", "drift_methods", "drift_beta"):
+    table2 = pd.read_csv(results / "table2.csv")
+    assert list(table2.columns) == ["model", "metric", "method", "ADD23", "FoR", "DV", "ItW", "Avg."]
+    assert list(table2["metric"]) == ["AUC", "AUC", "ACC", "ACC", "EER", "EER"]      # SFT and TSRL rows
+    assert list(table2["method"]) == ["SFT", "TSRL"] * 3
+    tsrl_log = pd.read_csv(results / "runs" / "mms_300m" / "tsrl" / "seed1" / "train_log.csv")
+    assert {"weight", "hard_fraction", "bc_mse_after", "tutor_reward"} <= set(tsrl_log.columns)
+    for figure in ("table1_heatmap", "drift_methods", "drift_beta", "hard_samples"):
         assert (results / "figures" / f"{figure}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert list(pd.read_csv(results / "significance.csv").columns)[:4] == ["model", "dataset", "method_a", "method_b"]
 
@@ -92,7 +61,7 @@ def overlay(repo: Path, name: str, text: str) -> str:
 
 # what any change of scores reruns after scoring: the tables, analyses and figures (all local, seconds)
 DOWNSTREAM = {"table1": 1, "metrics": 1, "uncertainty": 1, "drift": 1, "drift_figure": 2, "table1_heatmap": 1,
-              "all": 1}
+              "table2": 1, "all": 1}
 
 
 def rerun_methods(dry_run: str) -> set[str]:
@@ -104,7 +73,7 @@ def test_sft_learning_rate_reruns_sft_and_what_starts_from_it(tiny_run):
     repo, snakemake = tiny_run
     extra = overlay(repo, "lr.yaml", "methods:\n  sft: {lr: 5.0e-4}\n")
     dry = snakemake("-n", overlays=(extra,))
-    assert job_counts(dry) == {"finetune": 2, "score": 2, **DOWNSTREAM}
+    assert job_counts(dry) == {"finetune": 2, "score": 2, **DOWNSTREAM, "hard_samples": 1}   # SFT logs feed Fig. 1
     assert rerun_methods(dry) == {"sft", "sft_grpo"}              # SFT -> GRPO starts from the SFT run
 
 
@@ -123,7 +92,7 @@ def test_editing_the_sft_module_reruns_sft_jobs_only(tiny_run):
     try:
         module.write_text(original + "\n# an edit\n")
         dry = snakemake("-n")
-        assert job_counts(dry) == {"finetune": 2, "score": 2, **DOWNSTREAM}
+        assert job_counts(dry) == {"finetune": 2, "score": 2, **DOWNSTREAM, "hard_samples": 1}   # SFT logs feed Fig. 1
         assert rerun_methods(dry) == {"sft", "sft_grpo"}
         assert not re.search(r"output: results/runs/\w+/none/", dry)
     finally:
@@ -134,7 +103,7 @@ def test_changing_one_segmentation_reruns_its_store_caches_and_scores_not_traini
     repo, snakemake = tiny_run
     extra = overlay(repo, "seg.yaml", "datasets:\n  dfe24_4s: {max_seconds: 5}\n")
     counts = job_counts(snakemake("-n", overlays=(extra,)))
-    assert counts == {"segment": 1, "feature_cache_tests": 1, "score": 3, "score_initial": 1, **DOWNSTREAM}
+    assert counts == {"segment": 1, "feature_cache_tests": 1, "score": 4, "score_initial": 1, **DOWNSTREAM}
 
 
 def test_a_drift_setting_reruns_the_drift_analysis_only(tiny_run):

@@ -137,3 +137,38 @@ def test_paper_rows_are_the_twenty_of_table_1():
     assert len(PAPER_ROWS) == 20
     assert [r.row for r in PAPER_ROWS if r.method == "none"] == [1, 13, 17]
     assert [r.row for r in PAPER_ROWS if not r.posttrain] == [10, 11, 12]
+
+
+def test_cross_entropy_logs_the_hard_sample_fraction_each_epoch(tmp_path, model_cfg):
+    """The EMA of each sample's training loss starts at ln 2 < 0.7; SFT on separable data keeps it low."""
+    spec = ModelSpec.from_config("tiny", model_cfg)
+    store = labelled_store(tmp_path / "train.h5", 8, 0)
+    method = SFT()
+    train(Detector(spec, freeze="cnn", seed=0), method, WaveformDataset(store), WaveformDataset(store),
+          TrainSettings(lr=1e-3, epochs=3, batch_size=4, seed=5), inputs_are_features=False,
+          log_path=tmp_path / "run" / "sft" / "seed5" / "train_log.csv", progress=False)
+    from deepfake_rl.train.logs import epoch_statistics
+
+    epochs = epoch_statistics([tmp_path / "run" / "sft" / "seed5" / "train_log.csv"], "hard_fraction")
+    assert list(epochs["epoch"]) == [0, 1, 2] and set(epochs["method"]) == {"sft"} and set(epochs["seed"]) == {5}
+    assert epochs["value"].between(0, 1).all()
+    expected = float((method.history.ema_loss > 0.7).float().mean())
+    assert epochs["value"].iloc[-1] == pytest.approx(expected)
+    assert method.history.ema_loss.ne(math.log(2)).all()          # every sample visited
+
+
+def test_table2_has_tsrl_layout_with_means_over_seeds():
+    from deepfake_rl.tables import make_table2
+
+    rows = []
+    for seed, auc in ((1, 0.8), (2, 0.6)):
+        for method in ("sft", "tsrl"):
+            for dataset in ("add23", "for", "pool_test"):
+                rows.append({"model": "m", "method": method, "seed": seed, "dataset": dataset, "auc": auc,
+                             "acc": 0.5, "eer": 0.25 if method == "sft" else 0.1})
+    table = make_table2(pd.DataFrame(rows), {"add23": "ADD23", "for": "FoR"}, {"m": "Model"},
+                        {"sft": "SFT", "cl": "CL", "tsrl": "TSRL"}, {"auc": "AUC", "eer": "EER"})
+    assert list(table.columns) == ["model", "metric", "method", "ADD23", "FoR", "Avg."]
+    assert list(zip(table["metric"], table["method"])) == [("AUC", "SFT"), ("AUC", "TSRL"), ("EER", "SFT"),
+                                                           ("EER", "TSRL")]      # CL has no runs: no row
+    assert table.loc[0, "ADD23"] == pytest.approx(0.7) and table.loc[3, "Avg."] == pytest.approx(0.1)

@@ -85,3 +85,34 @@ def drift_profiles(summary: pd.DataFrame, model: str, datasets: Sequence[str], d
     axes.legend(fontsize=7, frameon=False)
     axes.grid(alpha=0.3)
     save_png(figure, path)
+
+
+def hard_sample_curves(epochs: pd.DataFrame, methods: dict[str, str], model_labels: dict[str, str],
+                       path: str | Path) -> None:
+    """TSRL Fig. 1: per epoch, the fraction of training samples whose EMA loss is above the hard
+    threshold, one panel per model, one line per method (mean over seeds, band = min..max).
+
+    `epochs` is train.logs.epoch_statistics' frame (model, method, seed, epoch, value)."""
+    models = list(dict.fromkeys(epochs["model"])) or ["(no runs)"]
+    figure = _new_figure(0.4 + 3.0 * len(models), 2.8)
+    colours = iter(["tab:red", "tab:blue", "tab:green", "tab:orange", "tab:purple"])
+    styles = {method: PROFILE_STYLES.get(method) or {"color": next(colours), "linewidth": 1.5, "linestyle": "-"}
+              for method in methods}
+    for index, model in enumerate(models, 1):
+        axes = figure.add_subplot(1, len(models), index)
+        for method, label in methods.items():
+            runs = epochs[(epochs["model"] == model) & (epochs["method"] == method)]
+            if runs.empty:
+                continue
+            per_epoch = runs.groupby("epoch")["value"].agg(["mean", "min", "max"])
+            style = styles[method]
+            axes.plot(per_epoch.index + 1, per_epoch["mean"], label=label, **style)
+            axes.fill_between(per_epoch.index + 1, per_epoch["min"], per_epoch["max"], color=style["color"], alpha=0.15)
+        axes.set_title(model_labels.get(model, model), fontsize=9)
+        axes.set_xlabel("epoch", fontsize=8)
+        axes.set_ylim(-0.02, 1.02)
+        axes.grid(alpha=0.3)
+        if index == 1:
+            axes.set_ylabel("hard samples (EMA loss > 0.7)", fontsize=8)
+            axes.legend(fontsize=7, frameon=False)
+    save_png(figure, path)

@@ -137,12 +137,47 @@ def metrics_long(score_files: Sequence[str | Path], metrics_csv: str | Path) -> 
 
 
 def table1(score_files: Sequence[str | Path], test_sets: Mapping[str, Mapping[str, str]],
-           model_labels: Mapping[str, str], eer_long_csv: str | Path, table_csv: str | Path) -> pd.DataFrame:
-    """results/eer_long.csv (every run x test set x seed) and results/table1.csv (paper layout)."""
+           model_labels: Mapping[str, str], eer_long_csv: str | Path, table_csv: str | Path,
+           methods: Sequence[str] | None = None) -> pd.DataFrame:
+    """results/eer_long.csv (every run x test set x seed) and results/table1.csv (paper layout) of
+    the runs of `methods` (None: all; TSRL's methods belong to Table 2)."""
     long = eer_table(score_files)
     with atomic_path(eer_long_csv) as temporary:
         long.to_csv(temporary, index=False, float_format="%.6f")
-    table = make_table1(long, {k: dict(v) for k, v in test_sets.items()}, dict(model_labels))
+    rows = long if methods is None else long[long["method"].isin(list(methods))]
+    table = make_table1(rows, {k: dict(v) for k, v in test_sets.items()}, dict(model_labels))
+    with atomic_path(table_csv) as temporary:
+        table.to_csv(temporary, index=False)
+    return table
+
+
+def make_table2(metrics: pd.DataFrame, out_of_domain: Mapping[str, str], model_labels: Mapping[str, str],
+                methods: Mapping[str, str], metric_labels: Mapping[str, str]) -> pd.DataFrame:
+    """TSRL's Table 2 layout: per model, a block of rows per metric with one row per method; the
+    out-of-domain test sets as columns and their average; means over seeds (fractions, as TSRL
+    prints them). Methods or models without runs are left out; a missing cell stays NaN."""
+    present = metrics[metrics["method"].isin(list(methods)) & metrics["dataset"].isin(list(out_of_domain))]
+    means = present.groupby(["model", "method", "dataset"], sort=False)[list(metric_labels)].mean()
+    records: list[dict[str, Any]] = []
+    for model in dict.fromkeys(present["model"]):
+        for metric, metric_label in metric_labels.items():
+            for method, method_label in methods.items():
+                if (model, method) not in means.index.droplevel("dataset"):
+                    continue
+                values = means.loc[(model, method)][metric]
+                record: dict[str, Any] = {"model": model_labels.get(model, model), "metric": metric_label,
+                                          "method": method_label}
+                record.update({label: values.get(dataset, np.nan) for dataset, label in out_of_domain.items()})
+                record["Avg."] = np.mean([record[label] for label in out_of_domain.values()])
+                records.append(record)
+    return pd.DataFrame(records).round(3)
+
+
+def table2(metrics_csv: str | Path, out_of_domain: Mapping[str, str], model_labels: Mapping[str, str],
+           methods: Mapping[str, str], metric_labels: Mapping[str, str], table_csv: str | Path) -> pd.DataFrame:
+    """results/table2.csv from results/metrics_long.csv."""
+    table = make_table2(pd.read_csv(metrics_csv), dict(out_of_domain), dict(model_labels), dict(methods),
+                        dict(metric_labels))
     with atomic_path(table_csv) as temporary:
         table.to_csv(temporary, index=False)
     return table

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -80,7 +81,23 @@ def _table1(job: Any) -> None:
     from deepfake_rl import tables
 
     tables.table1(list(job.input.scores), job.params.test_sets, job.params.model_labels, job.output.eer_long,
-                  job.output.table)
+                  job.output.table, methods=job.params.methods)
+
+
+def _table2(job: Any) -> None:
+    from deepfake_rl import tables
+
+    settings = job.params.settings
+    tables.table2(job.input.metrics, job.params.test_sets["out_of_domain"], job.params.model_labels,
+                  settings["methods"], settings["metrics"], job.output[0])
+
+
+def _hard_samples(job: Any) -> None:
+    from deepfake_rl.figures import hard_sample_curves
+    from deepfake_rl.train.logs import epoch_statistics
+
+    frame = epoch_statistics(list(job.input.logs), "hard_fraction")
+    hard_sample_curves(frame, job.params.methods, job.params.model_labels, job.output[0])
 
 
 def _metrics(job: Any) -> None:
@@ -131,12 +148,23 @@ STAGES: dict[str, Stage] = {"build_domain": _build_domain, "segment": _segment, 
                             "feature_cache_tests": _feature_cache, "finetune": _finetune,
                             "score": _score, "score_initial": _score, "table1": _table1, "metrics": _metrics,
                             "uncertainty": _uncertainty, "drift": _drift, "drift_figure": _drift_figure,
-                            "table1_heatmap": _table1_heatmap}
+                            "table1_heatmap": _table1_heatmap, "table2": _table2, "hard_samples": _hard_samples}
+
+
+def limit_threads(threads: int) -> None:
+    """Let the job's numerical libraries use the threads Snakemake gave it, no more: torch defaults
+    to every core, and two 1-thread jobs each running 2 threads on 2 cores is many times slower than
+    either alone (oversubscription). Set before torch is imported, which reads these at start-up."""
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[variable] = str(max(1, threads))
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(max(1, threads))
 
 
 def run_stage(job: Any) -> None:
     """Run the stage named after the job's rule, with stderr and logging sent to its log file."""
     stage = STAGES[job.rule]
+    limit_threads(job.threads)
     log_path = Path(job.log[0]) if job.log else None
     with contextlib.ExitStack() as stack:
         stream = sys.stderr

@@ -9,10 +9,11 @@ from torch import nn
 from deepfake_rl.methods.base import Batch, Method
 from deepfake_rl.methods.grpo import GRPO
 from deepfake_rl.methods.sft import SFT
+from deepfake_rl.methods.tsrl import TSRL
 
 __all__ = ["Batch", "Method", "build_method", "LOSS_KINDS"]
 
-LOSS_KINDS: dict[str, type[Method]] = {"sft": SFT, "grpo": GRPO}
+LOSS_KINDS: dict[str, type[Method]] = {"sft": SFT, "grpo": GRPO, "tsrl": TSRL}
 USES_REFERENCE = ("grpo",)
 
 

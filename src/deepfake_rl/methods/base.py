@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -19,6 +20,44 @@ class Batch:
     lengths: torch.Tensor
     labels: torch.Tensor
     indices: torch.Tensor
+
+
+LN2 = math.log(2.0)      # the loss of a sample predicted at chance: where every loss EMA starts
+HARD_LOSS = 0.7          # TSRL Fig. 1: a sample is "hard" while its EMA loss is above this
+
+
+class SampleHistory:
+    """EMA of each training sample's loss, its forgetting count and its correctness at the last
+    visit, indexed by position in the training set: TSRL's state manager, and the hard-sample
+    statistic every cross-entropy method logs per epoch (TSRL Fig. 1, SFT vs TSRL)."""
+
+    def __init__(self, size: int, alpha: float = 0.1, device: torch.device | str = "cpu") -> None:
+        self.alpha = alpha
+        self.ema_loss = torch.full((size,), LN2, device=device)
+        self.forgetting = torch.zeros(size, dtype=torch.long, device=device)
+        self.last_correct = torch.zeros(size, dtype=torch.bool, device=device)
+
+    def update(self, indices: torch.Tensor, losses: torch.Tensor, correct: torch.Tensor) -> None:
+        """One visit: EMA step, +1 forgetting where right at the last visit and wrong now."""
+        indices = indices.to(self.ema_loss.device)
+        losses, correct = losses.detach().to(self.ema_loss), correct.to(self.last_correct.device)
+        self.ema_loss[indices] = (1.0 - self.alpha) * self.ema_loss[indices] + self.alpha * losses
+        self.forgetting[indices] += (self.last_correct[indices] & ~correct).long()
+        self.last_correct[indices] = correct
+
+
+def hard_fraction(ema_loss: torch.Tensor, threshold: float = HARD_LOSS) -> float:
+    """Fraction of samples whose EMA loss exceeds `threshold` (TSRL Fig. 1's hard samples)."""
+    return float((ema_loss > threshold).float().mean()) if ema_loss.numel() else 0.0
+
+
+def clipped_surrogate(ratio: torch.Tensor, advantages: torch.Tensor, epsilon: float | None) -> torch.Tensor:
+    """PPO's min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A) (to be maximised); no clipping when
+    epsilon is None. Shared by GRPO's policy term and TSRL's tutor update."""
+    unclipped = ratio * advantages
+    if epsilon is None:
+        return unclipped
+    return torch.minimum(unclipped, ratio.clamp(1.0 - epsilon, 1.0 + epsilon) * advantages)
 
 
 class Method(ABC):
@@ -47,12 +86,26 @@ class CrossEntropy(Method):
     """Supervised cross-entropy on the two classes (index 0 fake, 1 real).
 
     Post-training uses it as it is; the `sft` method (methods/sft.py) is its fine-tuning form, kept
-    in its own module so that editing SFT reruns SFT jobs only, not post-training."""
+    in its own module so that editing SFT reruns SFT jobs only, not post-training. Each sample's
+    training loss feeds a SampleHistory (indexing only, no extra forward pass), so the log's epoch
+    rows carry the hard-sample fraction that TSRL's Fig. 1 compares."""
 
     name = "cross_entropy"
 
+    def __init__(self) -> None:
+        self.history: SampleHistory | None = None
+
+    def setup(self, detector: nn.Module, train_size: int) -> None:
+        self.history = SampleHistory(train_size, device=next(detector.parameters()).device)
+
     def loss(self, detector: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         logits = detector.suffix(batch.inputs, batch.lengths).logits
-        loss = F.cross_entropy(logits, batch.labels)
-        accuracy = (logits.argmax(dim=1) == batch.labels).float().mean()
-        return loss, {"loss": float(loss.detach()), "accuracy": float(accuracy)}
+        per_sample = F.cross_entropy(logits, batch.labels, reduction="none")
+        loss = per_sample.mean()
+        correct = logits.argmax(dim=1) == batch.labels
+        if self.history is not None:
+            self.history.update(batch.indices, per_sample, correct)
+        return loss, {"loss": float(loss.detach()), "accuracy": float(correct.float().mean())}
+
+    def after_epoch(self, detector: nn.Module, epoch: int) -> dict[str, float]:
+        return {} if self.history is None else {"hard_fraction": hard_fraction(self.history.ema_loss)}

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from deepfake_rl.methods.base import Batch, Method
+from deepfake_rl.methods.base import Batch, Method, clipped_surrogate
 
 ADVANTAGE_NORMS = ("batch", "group")
 SAMPLE_FROM = ("current", "old")
@@ -48,14 +48,6 @@ def group_advantages(rewards: torch.Tensor, norm: str, rho: float, negative: boo
     if norm == "group":
         return (rewards - rewards.mean(dim=1, keepdim=True)) / (rewards.std(dim=1, keepdim=True) + rho)
     raise ValueError(f"advantage_norm {norm!r}: expected one of {ADVANTAGE_NORMS}")
-
-
-def clipped_surrogate(ratio: torch.Tensor, advantages: torch.Tensor, epsilon: float | None) -> torch.Tensor:
-    """PPO's min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A); no clipping when epsilon is None."""
-    unclipped = ratio * advantages
-    if epsilon is None:
-        return unclipped
-    return torch.minimum(unclipped, ratio.clamp(1.0 - epsilon, 1.0 + epsilon) * advantages)
 
 
 def k3(log_p: torch.Tensor, log_ref: torch.Tensor) -> torch.Tensor:

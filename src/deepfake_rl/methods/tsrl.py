@@ -37,8 +37,10 @@ Choices where the paper and the released code (github.com/wannac1/TSRL) are ambi
 - Forgetting event = correct at the sample's previous visit, wrong now (Toneva et al.; the brief).
   The paper's text and the released code count wrong -> right instead. Last correctness starts
   False so a sample wrong at its first visit is not counted as forgotten.
-- The state manager is updated at every visit (once per epoch per sample) with the "before" loss
-  and correctness, during the warm-up too, like the released trainer.
+- The state manager is updated at every visit (once per epoch per sample), during the warm-up too,
+  with the student's own training loss and correctness of that visit (after the state was built,
+  so a state holds the history of earlier visits): the same statistic every cross-entropy method
+  keeps (methods/base.py), so the hard-sample curves of SFT and TSRL (Fig. 1) measure one thing.
 - Expert (released pretrain_tutor.py): weight high for samples whose current loss is above the
   mean loss of the collected states, low otherwise. The code's 1.5 / 0.75 cannot be reached by a
   sigmoid actor; the same 2:1 ratio is kept inside [0, 1]: 1.0 / 0.5. The current loss is
@@ -61,9 +63,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Normal
 
-from deepfake_rl.methods.base import Batch, Method
+from deepfake_rl.methods.base import HARD_LOSS, LN2, Batch, Method, SampleHistory, clipped_surrogate, hard_fraction
 
-LN2 = math.log(2.0)
 P_COLUMN = -5          # where p_i sits in a state vector: [f, p, e0, e1, ema, forget]
 HISTORY_COLUMNS = 5    # state columns after the feature block
 
@@ -91,7 +92,7 @@ class TSRLSettings:
     bc_lr: float = 1e-3
     expert_high: float = 1.0
     expert_low: float = 0.5
-    hard_threshold: float = 0.7              # EMA loss above which a sample counts as hard (TSRL Fig. 1)
+    hard_threshold: float = HARD_LOSS        # EMA loss above which a sample counts as hard (TSRL Fig. 1)
     seed: int | None = None                  # None: the training seed (torch.initial_seed() at setup)
 
     def __post_init__(self) -> None:
@@ -111,32 +112,6 @@ class TSRLSettings:
             raise ValueError("tsrl expert weights must be in [0, 1] (the actor's weights are sigmoids)")
         if any(size < 1 for size in self.actor_hidden + self.critic_hidden):
             raise ValueError("tsrl hidden sizes must be positive")
-
-
-# --- per-sample history (the paper's State Manager) ----------------------------------------------
-
-class SampleHistory:
-    """EMA of each training sample's loss, its forgetting count and its correctness at the last
-    visit, indexed by position in the training set: the history part of the tutor's state."""
-
-    def __init__(self, size: int, alpha: float, device: torch.device | str = "cpu") -> None:
-        self.alpha = alpha
-        self.ema_loss = torch.full((size,), LN2, device=device)
-        self.forgetting = torch.zeros(size, dtype=torch.long, device=device)
-        self.last_correct = torch.zeros(size, dtype=torch.bool, device=device)
-
-    def update(self, indices: torch.Tensor, losses: torch.Tensor, correct: torch.Tensor) -> None:
-        """One visit: EMA step, +1 forgetting where right at the last visit and wrong now."""
-        indices = indices.to(self.ema_loss.device)
-        losses, correct = losses.detach().to(self.ema_loss), correct.to(self.last_correct.device)
-        self.ema_loss[indices] = (1.0 - self.alpha) * self.ema_loss[indices] + self.alpha * losses
-        self.forgetting[indices] += (self.last_correct[indices] & ~correct).long()
-        self.last_correct[indices] = correct
-
-
-def hard_fraction(ema_loss: torch.Tensor, threshold: float = 0.7) -> float:
-    """Fraction of samples whose EMA loss exceeds `threshold` (TSRL Fig. 1's hard samples)."""
-    return float((ema_loss > threshold).float().mean()) if ema_loss.numel() else 0.0
 
 
 def build_states(features: torch.Tensor, p_target: torch.Tensor, correct: torch.Tensor, ema_loss: torch.Tensor,
@@ -235,14 +210,6 @@ class RolloutBuffer:
         self.items.clear()
 
 
-def ppo_surrogate(ratio: torch.Tensor, advantages: torch.Tensor, clip: float) -> torch.Tensor:
-    """PPO's min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A), per sample (to be maximised).
-
-    The same expression as methods.grpo.clipped_surrogate, kept here so that TSRL jobs depend on
-    this module alone (the workflow declares methods/<loss>.py as a method's code)."""
-    return torch.minimum(ratio * advantages, ratio.clamp(1.0 - clip, 1.0 + clip) * advantages)
-
-
 def policy_ratio(distribution: Normal, z: torch.Tensor, old_log_prob: torch.Tensor) -> torch.Tensor:
     """pi_new(z | s) / pi_old(z | s), with pi_old's log-prob as stored when z was drawn."""
     return torch.exp(distribution.log_prob(z) - old_log_prob)
@@ -253,7 +220,7 @@ def ppo_loss(tutor: Tutor, batch: Transition, advantages: torch.Tensor, settings
     """Clipped surrogate + value_coef * MSE(V, reward) - entropy_coef * entropy, on one minibatch."""
     distribution = tutor.distribution(batch.states)
     ratio = policy_ratio(distribution, batch.z, batch.log_prob)
-    policy_loss = -ppo_surrogate(ratio, advantages, settings.clip).mean()
+    policy_loss = -clipped_surrogate(ratio, advantages, settings.clip).mean()
     value_loss = F.mse_loss(tutor.value(batch.states), batch.reward)
     entropy = distribution.entropy().mean()
     loss = policy_loss + settings.value_coef * value_loss - settings.entropy_coef * entropy
@@ -391,10 +358,10 @@ class TSRL(Method):
             before_output = detector.suffix(batch.inputs, batch.lengths)
         before = predict(before_output.logits, batch.labels)
         states = self._states(before_output.pooled, before, batch.indices)
-        self.history.update(batch.indices, -torch.log(before.confidence.clamp_min(1e-12)), before.correct)
         weights = self.weights(states, before)
         logits = detector.suffix(batch.inputs, batch.lengths).logits
         ce = F.cross_entropy(logits.float(), batch.labels, reduction="none")
+        self.history.update(batch.indices, ce, logits.argmax(dim=1) == batch.labels)
         loss = (weights * ce).mean()
         self.weight_sum += float(weights.sum())
         self.weight_count += len(weights)
