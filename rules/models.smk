@@ -1,6 +1,64 @@
-# Embedded default only: self-supervised pre-training of the small front ends on real speech, then
-# supervised post-training of front end + head on the post-training pool. (Real runs import the
-# AntiDeepfake checkpoints instead.)
+# The starting checkpoints data/models/<model>/{pretrained,posttrained}.safetensors. Embedded default:
+# self-supervised pre-training of the small front ends on real speech, then supervised post-training of
+# front end + head on the post-training pool. A model listed under `checkpoints:` (config/paper.yaml) is
+# imported instead (import_checkpoint: the AntiDeepfake post-trained detector and the SSL front end), and
+# pretrain/posttrain never match it: each model's files have exactly one producing rule.
+
+IMPORTED_MODELS = list(config.get("checkpoints", {}))
+BUILT_MODELS = [model for model in config.get("models", {}) if model not in IMPORTED_MODELS]
+
+
+def alternation(names):
+    """A wildcard constraint matching exactly these names (none: a pattern that never matches)."""
+    return "|".join(re.escape(name) for name in names) or "(?!)"
+
+
+def checkpoint_source(wildcards):
+    """The file to import for a model's pretrained/posttrained checkpoint (marked ancient: a touched
+    download reruns nothing; a changed path does)."""
+    entry = config["checkpoints"][wildcards.model]
+    if wildcards.init not in entry:
+        raise ValueError(f"checkpoints.{wildcards.model}.{wildcards.init} is not set, but "
+                         f"{DATA}/models/{wildcards.model}/{wildcards.init}.safetensors is needed")
+    return ancient(entry[wildcards.init])
+
+
+def import_mem_mb(wildcards):
+    """Three float32 copies of the front end (random init, file, converted) plus 2 GB; from the config
+    alone, so that building the DAG never imports torch."""
+    cfg = config["models"][wildcards.model]
+    hidden, layers, ffn = cfg["hidden_size"], cfg["num_layers"], cfg["intermediate_size"]
+    parameters = layers * (4 * hidden * hidden + 2 * hidden * ffn)
+    return 2000 + int(3 * 4 * parameters / 1e6)
+
+
+rule import_checkpoint:
+    """A released checkpoint in our safetensors format: posttrained = AntiDeepfake's post-trained detector
+    (.ckpt or model.safetensors), pretrained = the SSL front end (safetensors, or a plain state-dict .bin;
+    fairseq .pt files pickle objects and are refused with conversion instructions). The import record
+    (layout, dropped pre-training heads, defaulted weights) goes to <init>_import.json."""
+    input:
+        source=checkpoint_source,
+        code=MODEL_CODE + src("models/convert.py", "models/import_checkpoint.py", "import_stages.py"),
+    output:
+        checkpoint=f"{DATA}/models/{{model}}/{{init}}.safetensors",
+        record=f"{DATA}/models/{{model}}/{{init}}_import.json",
+    params:
+        model=lambda wc: config["models"][wc.model],
+        drop_adapters=lambda wc: config["checkpoints"][wc.model].get("drop_adapters", False),
+    log:
+        "logs/models/{model}/import_{init}.log",
+    benchmark:
+        "logs/benchmarks/models/{model}/import_{init}.tsv"
+    wildcard_constraints:
+        model=alternation(IMPORTED_MODELS),
+        init="pretrained|posttrained",
+    threads: 2
+    resources:
+        mem_mb=import_mem_mb,
+        runtime=60,
+    script:
+        "scripts/run_import.py"
 
 
 rule pretrain:
@@ -18,6 +76,8 @@ rule pretrain:
         "logs/models/{model}/pretrain.log",
     benchmark:
         "logs/benchmarks/models/{model}/pretrain.tsv"
+    wildcard_constraints:
+        model=alternation(BUILT_MODELS),
     threads: 2
     resources:
         gpu=GPU,
@@ -45,6 +105,8 @@ rule posttrain:
         "logs/models/{model}/posttrain.log",
     benchmark:
         "logs/benchmarks/models/{model}/posttrain.tsv"
+    wildcard_constraints:
+        model=alternation(BUILT_MODELS),
     threads: 2
     resources:
         gpu=GPU,

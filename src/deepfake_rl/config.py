@@ -54,7 +54,10 @@ def _cross_reference_errors(config: dict[str, Any]) -> list[str]:
 
     errors: list[str] = []
     domains = config["corpus"]["domains"]
-    for name, domain in domains.items():
+    real = config["corpus"]["kind"] == "real"
+    if real:
+        errors.extend(_real_corpus_errors(config))
+    for name, domain in ({} if real else domains).items():
         key = f"corpus.domains.{name}"
         for index, source in enumerate(domain["sources"]):
             low, high = source["fraction"]
@@ -83,10 +86,11 @@ def _cross_reference_errors(config: dict[str, Any]) -> list[str]:
         domain = domains.get(dataset["domain"])
         if domain is None:
             errors.append(f"{key}.domain: unknown domain {dataset['domain']!r}; known: {sorted(domains)}")
-        elif dataset["proportion"] not in domain["proportions"]:
+        elif dataset["proportion"] not in _domain_proportions(domain, real):
             errors.append(
                 f"{key}.proportion: domain {dataset['domain']!r} has no {dataset['proportion']!r} part; "
-                f"it has {sorted(domain['proportions'])}"
+                f"it has {sorted(_domain_proportions(domain, real))}"
+                + (REAL_NO_VALID_HINT if real and domain["loader"] == "dfe24" else "")
             )
         if dataset.get("max_seconds") is not None and "random_seconds" in dataset:
             errors.append(f"{key}: give max_seconds or random_seconds, not both")
@@ -105,12 +109,101 @@ def _cross_reference_errors(config: dict[str, Any]) -> list[str]:
         for method in grid_methods:
             if method not in config.get("methods", {}):
                 errors.append(f"grid.{model}: unknown method {method!r}; known: {sorted(config.get('methods', {}))}")
-    errors.extend(_method_errors(config))
+    method_errors = _method_errors(config)
+    errors.extend(method_errors)
+    if not method_errors:  # base_init() follows `init` chains: only once they are known to be sound
+        errors.extend(_checkpoint_errors(config))
     errors.extend(_analysis_errors(config))
     for group, labels in config["test_sets"].items():
         for dataset in labels:
             if dataset not in config["datasets"]:
                 errors.append(f"test_sets.{group}.{dataset}: not a dataset; known: {sorted(config['datasets'])}")
+    return errors
+
+
+# ---- real corpora and imported checkpoints (config/paper.yaml) ---------------------------------------
+
+PLACEHOLDER_PREFIX = "/path/to/"
+REAL_NO_VALID_HINT = (" (Deepfake-Eval-2024 has no validation split: the paper validates on ASVspoof 2019 LA dev, "
+                      "a domain with loader asv19la and options {parts: [dev]})")
+EMBEDDED_DOMAIN_KEYS = ("sources", "attacks", "channels", "proportions", "n_real", "long_recordings")
+
+
+def _merged_over_embedded(config: dict[str, Any]) -> list[str]:
+    """A real-corpus config merged over the embedded default: Snakemake merges --configfile files over the
+    Snakefile's config/config.yaml key by key, and keys of the default (the embedded domains, the pool
+    datasets) cannot be removed by an overlay. Reported before the schema, whose messages would not say so."""
+    corpus = config.get("corpus")
+    if not isinstance(corpus, dict) or corpus.get("kind") != "real":
+        return []
+    domains = corpus.get("domains") if isinstance(corpus.get("domains"), dict) else {}
+    leftovers = (["corpus.size"] if "size" in corpus else []) + [
+        f"corpus.domains.{name}" for name, domain in domains.items()
+        if isinstance(domain, dict) and set(domain) & set(EMBEDDED_DOMAIN_KEYS)]
+    if not leftovers:
+        return []
+    return [f"corpus: kind is 'real' but the configuration still holds the embedded corpus ({', '.join(leftovers[:4])}"
+            f"{' ...' if len(leftovers) > 4 else ''}): a whole real-corpus configuration such as config/paper.yaml was "
+            "merged over config/config.yaml. Give it without config/config.yaml: snakemake --configfile "
+            "config/paper.yaml my_paths.yaml ... (a Snakefile that reads config/config.yaml even when --configfile "
+            "is given needs --replace-workflow-config in addition, which works for local runs only)"]
+
+
+def _placeholder(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(PLACEHOLDER_PREFIX)
+
+
+def _domain_proportions(domain: dict[str, Any], real: bool) -> list[str]:
+    if not real:
+        return list(domain["proportions"])
+    from deepfake_rl.data.real_corpus import loader_proportions
+
+    return list(loader_proportions(domain["loader"], domain.get("options")))
+
+
+def _real_corpus_errors(config: dict[str, Any]) -> list[str]:
+    """Loader options that exist, roots that are not the placeholders of config/paper.yaml."""
+    from deepfake_rl.data.real_corpus import option_errors
+
+    errors: list[str] = []
+    for name, domain in config["corpus"]["domains"].items():
+        key = f"corpus.domains.{name}"
+        if _placeholder(domain["root"]):
+            errors.append(f"{key}.root: {domain['root']!r} is a placeholder: set the folder of your copy of the "
+                          "corpus in your paths file (README, 'Reproducing the paper')")
+        errors.extend(option_errors(domain["loader"], domain.get("options", {}), key))
+    return errors
+
+
+def _checkpoint_errors(config: dict[str, Any]) -> list[str]:
+    """Imported checkpoints: of configured models, the ones the grid needs, not placeholders; a model
+    without them must be pre-/post-trained by the workflow."""
+    errors: list[str] = []
+    models, checkpoints = config.get("models", {}), config.get("checkpoints", {})
+    for model, entry in checkpoints.items():
+        if model not in models:
+            errors.append(f"checkpoints.{model}: not a model; known: {sorted(models)}")
+        for kind in BASE_INITS:
+            if _placeholder(entry.get(kind)):
+                errors.append(f"checkpoints.{model}.{kind}: {entry[kind]!r} is a placeholder: set the path of the "
+                              "downloaded checkpoint in your paths file (README, 'Reproducing the paper')")
+    methods = config.get("methods", {})
+    for model, grid_methods in config.get("grid", {}).items():
+        known = [method for method in grid_methods if method in methods]
+        if not known or model not in models:
+            continue
+        needed = {base_init(config, method) for method in known}
+        if model in checkpoints:
+            for kind in sorted(needed - set(checkpoints[model])):
+                users = [m for m in known if base_init(config, m) == kind]
+                errors.append(f"checkpoints.{model}.{kind}: needed by grid.{model} methods {users} (they start from "
+                              f"the {kind} model); give the file, or remove those methods")
+        else:
+            missing = [section for section in ("pretrain", "posttrain") if section not in config]
+            if missing:
+                errors.append(f"grid.{model}: no checkpoints.{model} to import and no {' / '.join(missing)} "
+                              f"section to train it: set checkpoints.{model}.posttrained (and .pretrained) or "
+                              "configure pre-/post-training")
     return errors
 
 
@@ -195,6 +288,9 @@ def base_init(config: dict[str, Any], name: str) -> str:
 
 def validate_config(config: dict[str, Any], source: str = "config") -> dict[str, Any]:
     """Raise ConfigError listing every problem (schema first, then cross-references); return config."""
+    messages = _merged_over_embedded(config)
+    if messages:
+        raise ConfigError(f"{source}: invalid configuration:\n  " + "\n  ".join(messages))
     validator = jsonschema.Draft202012Validator(load_schema())
     problems = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     messages = [_describe(error) for error in problems]
