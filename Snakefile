@@ -8,7 +8,8 @@ from deepfake_rl.config import SCHEMA_PATH, validate_config
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+if not workflow.overwrite_configfiles:  # --configfile given: those files are the whole config
+    configfile: "config/config.yaml"
 
 
 validate_config(config, source="config")  # readable errors naming the key and the allowed values

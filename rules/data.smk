@@ -11,7 +11,7 @@ REAL_CORPUS = config["corpus"]["kind"] == "real"
 if REAL_CORPUS:
 
     REAL_DOMAINS = config["corpus"]["domains"]
-    IMPORT_CODE = src("data/real_corpus.py", "data/audio_io.py", "data/manifest.py", "import_stages.py",
+    IMPORT_CODE = src("data/real_corpus.py", "data/audio_io.py", "data/manifest.py",
                       *(f"data/corpora/{module}.py" for module in ("__init__", "common", "media", "dfe24", "add23",
                                                                   "fake_or_real", "deep_voice", "in_the_wild",
                                                                   "asvspoof2019")))
@@ -47,7 +47,7 @@ if REAL_CORPUS:
             mem_mb=4000,
             runtime=360,
         script:
-            "scripts/run_import.py"
+            "scripts/run_stage.py"
 
 else:
 

@@ -39,7 +39,7 @@ rule import_checkpoint:
     (layout, dropped pre-training heads, defaulted weights) goes to <init>_import.json."""
     input:
         source=checkpoint_source,
-        code=MODEL_CODE + src("models/convert.py", "models/import_checkpoint.py", "import_stages.py"),
+        code=MODEL_CODE + src("models/convert.py", "models/import_checkpoint.py"),
     output:
         checkpoint=f"{DATA}/models/{{model}}/{{init}}.safetensors",
         record=f"{DATA}/models/{{model}}/{{init}}_import.json",
@@ -58,7 +58,7 @@ rule import_checkpoint:
         mem_mb=import_mem_mb,
         runtime=60,
     script:
-        "scripts/run_import.py"
+        "scripts/run_stage.py"
 
 
 rule pretrain:

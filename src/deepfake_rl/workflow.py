@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -143,12 +144,29 @@ def _table1_heatmap(job: Any) -> None:
     table1_heatmap(job.input.table, job.output[0], title="Table 1: EER (%)")
 
 
+def _import_domain(job: Any) -> None:
+    from deepfake_rl.data.real_corpus import import_domain
+
+    params = job.params
+    import_domain(params.loader, job.input.root, Path(job.output.corpus), options=dict(params.options),
+                  on_bad_file=params.on_bad_file, verify=params.verify, threads=job.threads)
+
+
+def _import_checkpoint(job: Any) -> None:
+    from deepfake_rl.models.import_checkpoint import import_posttrained, import_pretrained
+
+    stage = import_posttrained if job.wildcards.init == "posttrained" else import_pretrained
+    stage(job.input.source, job.wildcards.model, job.params.model, job.output.checkpoint,
+          drop_adapters=job.params.drop_adapters, record_path=job.output.record)
+
+
 STAGES: dict[str, Stage] = {"build_domain": _build_domain, "segment": _segment, "pretrain": _pretrain,
                             "posttrain": _posttrain, "feature_cache": _feature_cache,
                             "feature_cache_tests": _feature_cache, "finetune": _finetune,
                             "score": _score, "score_initial": _score, "table1": _table1, "metrics": _metrics,
                             "uncertainty": _uncertainty, "drift": _drift, "drift_figure": _drift_figure,
-                            "table1_heatmap": _table1_heatmap, "table2": _table2, "hard_samples": _hard_samples}
+                            "table1_heatmap": _table1_heatmap, "table2": _table2, "hard_samples": _hard_samples,
+                            "import_domain": _import_domain, "import_checkpoint": _import_checkpoint}
 
 
 def limit_threads(threads: int) -> None:
@@ -174,4 +192,9 @@ def run_stage(job: Any) -> None:
             stack.enter_context(contextlib.redirect_stderr(stream))
         logging.basicConfig(stream=stream, level=logging.INFO, force=True,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        stage(job)
+        try:
+            stage(job)
+        except Exception:
+            # the log must say why (on a cluster the console is not at hand); Snakemake reports the failure
+            traceback.print_exc(file=stream)
+            raise
