@@ -49,14 +49,17 @@ def main(argv: list[str] | None = None) -> None:
     entries.append(prepare("grpo_s G=64", build_method("grpo", {"group_size": 64, "simplified": True}),
                            make_detector, args.batch_size))
     entries.append(prepare("grpo_exact", build_method("grpo", {"exact": True}), make_detector, args.batch_size))
+    # no frozen pass at all (no KL, no old policy): what sampling G labels and the loss arithmetic cost
+    entries.append(prepare("grpo_s b=0 G=64", build_method("grpo", {"group_size": 64, "simplified": True, "beta": 0.0}),
+                           make_detector, args.batch_size))
     seconds = time_round_robin(entries, batch, args.rounds, args.steps)
 
     print(f"model {args.model}, freeze {args.freeze}, batch {args.batch_size} x {args.seconds:g} s, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads; median of {args.rounds} rounds x "
           f"{args.steps} steps")
-    print(f"{'method':<14} {'ms/step':>9} {'/ sft':>7}")
+    print(f"{'method':<16} {'ms/step':>9} {'/ sft':>7}")
     for name, value in seconds.items():
-        print(f"{name:<14} {1000 * value:9.2f} {value / seconds['sft']:7.3f}")
+        print(f"{name:<16} {1000 * value:9.2f} {value / seconds['sft']:7.3f}")
 
 
 if __name__ == "__main__":

@@ -114,3 +114,21 @@ def test_segment_corpus_writes_dfe24_style_chunks(tmp_path):
     with pytest.raises(ValueError, match="no clips with Proportion 'train'"):
         segment_corpus(tmp_path / "manifest.csv", tmp_path / "x.h5", proportion="train", dataset="t")
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_atomic_outputs_appear_whole_with_the_usual_permissions(tmp_path):
+    import os
+
+    from deepfake_rl.io_utils import atomic_path
+
+    target = tmp_path / "out.csv"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as temporary:
+            temporary.write_text("half")
+            raise RuntimeError("killed")
+    assert not target.exists() and list(tmp_path.iterdir()) == []          # nothing half-written left
+    with atomic_path(target) as temporary:
+        temporary.write_text("whole")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.read_text() == "whole" and (target.stat().st_mode & 0o777) == (0o666 & ~umask)

@@ -19,6 +19,10 @@ def atomic_path(final: str | Path) -> Iterator[Path]:
     temporary_path = Path(temporary)
     try:
         yield temporary_path
+        if temporary_path.exists():  # mkstemp makes it 0600; outputs get the usual umask permissions
+            umask = os.umask(0)
+            os.umask(umask)
+            temporary_path.chmod(0o666 & ~umask)
         os.replace(temporary_path, final)
     finally:
         if temporary_path.exists():
