@@ -110,3 +110,12 @@ def test_a_drift_setting_reruns_the_drift_analysis_only(tiny_run):
     repo, snakemake = tiny_run
     extra = overlay(repo, "drift.yaml", "drift: {max_points: 50}\n")
     assert job_counts(snakemake("-n", overlays=(extra,))) == {"drift": 1, "drift_figure": 2, "all": 1}
+
+
+def test_snakemake_report_is_one_self_contained_html_file(tiny_run):
+    repo, snakemake = tiny_run
+    snakemake("--report", "results/report.html")
+    html = (repo / "results" / "report.html").read_text(encoding="utf-8", errors="replace")
+    assert html.lstrip().lower().startswith("<!doctype html") or "<html" in html[:2000].lower()
+    for caption_word in ("Table 1", "Wasserstein", "hard"):     # captions from report/*.rst made it in
+        assert caption_word in html
