@@ -4,7 +4,7 @@
 # Idempotent: packages already present are not fetched again. Runs in the active Python
 # environment (use a virtualenv if you prefer; `python3 -m venv .venv && . .venv/bin/activate`).
 #   bash scripts/install.sh           # everything for the workflow
-#   bash scripts/install.sh --test    # the same plus pytest
+#   bash scripts/install.sh --test    # the same plus pytest, SLURM and munge (tests/test_slurm.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,8 @@ APT_PACKAGES=(
   asterisk-core-sounds-es asterisk-core-sounds-es-g722 asterisk-core-sounds-it asterisk-core-sounds-it-g722
   asterisk-core-sounds-ru-g722
 )
+# --test: a single-node SLURM (controller, node daemon, clients) and munge, for tests/test_slurm.py
+if [ "${1:-}" = "--test" ]; then APT_PACKAGES+=(slurm-wlm munge); fi
 
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
