@@ -3,6 +3,8 @@ reused, a full machine is a clear error, and SLURM jobs (or pinned/CPU jobs) are
 
 from __future__ import annotations
 
+import os
+
 import subprocess
 import sys
 import textwrap
@@ -81,3 +83,21 @@ def test_left_alone(locks, device, env):
     with gpu_slot(device, environ=env, lock_dir=locks) as gpu:
         assert gpu is None and env == before
     assert not locks.exists()
+
+
+def test_run_stage_gives_a_cuda_job_one_gpu_of_its_own(tmp_path, monkeypatch):
+    """The workflow's entry point holds a slot around the stage: the stage sees one id."""
+    from types import SimpleNamespace
+
+    from deepfake_rl import workflow
+
+    for variable in ("SLURM_JOB_ID", "CUDA_VISIBLE_DEVICES"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("DEEPFAKE_RL_GPUS", "3,5")
+    monkeypatch.setenv("DEEPFAKE_RL_GPU_LOCK_DIR", str(tmp_path / "locks"))
+    seen = []
+    monkeypatch.setitem(workflow.STAGES, "probe", lambda job: seen.append(os.environ.get("CUDA_VISIBLE_DEVICES")))
+    job = SimpleNamespace(rule="probe", threads=1, log=[str(tmp_path / "probe.log")],
+                          params=SimpleNamespace(device="cuda"))
+    workflow.run_stage(job)
+    assert seen == ["3"]

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from deepfake_rl.gpu_slots import gpu_slot
+
 Stage = Callable[[Any], None]
 
 
@@ -192,6 +194,8 @@ def run_stage(job: Any) -> None:
             stack.enter_context(contextlib.redirect_stderr(stream))
         logging.basicConfig(stream=stream, level=logging.INFO, force=True,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        # one GPU of its own per job on a multi-GPU box (Snakemake caps gpu=N but assigns no ids)
+        stack.enter_context(gpu_slot(str(getattr(job.params, "device", "cpu"))))
         try:
             stage(job)
         except Exception:
