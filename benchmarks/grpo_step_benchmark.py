@@ -16,7 +16,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from step_timing import model_spec, prepare, synthetic_batch, time_round_robin  # noqa: E402
+from step_timing import model_spec, prepare, print_ratios, synthetic_batch, time_round_robin  # noqa: E402
 
 from deepfake_rl.methods import build_method  # noqa: E402
 from deepfake_rl.models import Detector  # noqa: E402
@@ -54,12 +54,9 @@ def main(argv: list[str] | None = None) -> None:
                            make_detector, args.batch_size))
     seconds = time_round_robin(entries, batch, args.rounds, args.steps)
 
-    print(f"model {args.model}, freeze {args.freeze}, batch {args.batch_size} x {args.seconds:g} s, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads; median of {args.rounds} rounds x "
-          f"{args.steps} steps")
-    print(f"{'method':<16} {'ms/step':>9} {'/ sft':>7}")
-    for name, value in seconds.items():
-        print(f"{name:<16} {1000 * value:9.2f} {value / seconds['sft']:7.3f}")
+    print_ratios(f"model {args.model}, freeze {args.freeze}, batch {args.batch_size} x {args.seconds:g} s, "
+                 f"torch {torch.__version__}, {torch.get_num_threads()} threads; median of {args.rounds} rounds x "
+                 f"{args.steps} steps", seconds)
 
 
 if __name__ == "__main__":

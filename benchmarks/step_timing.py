@@ -77,3 +77,12 @@ def time_round_robin(entries: list[Timed], batch: Batch, rounds: int, steps_per_
                 run_step(entry, batch)
             per_round[entry.name].append((time.perf_counter() - start) / steps_per_round)
     return {name: statistics.median(times) for name, times in per_round.items()}
+
+
+def print_ratios(title: str, seconds: dict[str, float], baseline: str = "sft") -> None:
+    """The measured table: ms per step and the ratio to the baseline measured in the same run."""
+    width = max(len(name) for name in seconds) + 2
+    print(title)
+    print(f"{'method':<{width}} {'ms/step':>9} {'/ ' + baseline:>7}")
+    for name, value in seconds.items():
+        print(f"{name:<{width}} {1000 * value:9.2f} {value / seconds[baseline]:7.3f}")

@@ -21,7 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from step_timing import Timed, model_spec, prepare, run_step, synthetic_batch  # noqa: E402
+from step_timing import Timed, model_spec, prepare, print_ratios, run_step, synthetic_batch  # noqa: E402
 
 from deepfake_rl.methods import Batch  # noqa: E402
 from deepfake_rl.methods.sft import SFT  # noqa: E402
@@ -86,12 +86,9 @@ def main(argv: list[str] | None = None) -> None:
     }
     seconds = time_epochs(entries, batch, args.rounds, args.steps)
 
-    print(f"model {args.model}, freeze {args.freeze}, batch {args.batch_size} x {args.seconds:g} s, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads; median of {args.rounds} epochs x "
-          f"{args.steps} steps (epoch-end work amortised)")
-    print(f"{'method':<14} {'ms/step':>9} {'/ sft':>7}")
-    for name, value in seconds.items():
-        print(f"{name:<14} {1000 * value:9.2f} {value / seconds['sft']:7.3f}")
+    print_ratios(f"model {args.model}, freeze {args.freeze}, batch {args.batch_size} x {args.seconds:g} s, "
+                 f"torch {torch.__version__}, {torch.get_num_threads()} threads; median of {args.rounds} epochs x "
+                 f"{args.steps} steps (epoch-end work amortised)", seconds)
 
 
 if __name__ == "__main__":

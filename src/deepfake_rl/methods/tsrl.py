@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -64,6 +63,7 @@ from torch import nn
 from torch.distributions import Normal
 
 from deepfake_rl.methods.base import HARD_LOSS, LN2, Batch, Method, SampleHistory, clipped_surrogate, hard_fraction
+from deepfake_rl.models.detector import scoring_mode
 
 P_COLUMN = -5          # where p_i sits in a state vector: [f, p, e0, e1, ema, forget]
 HISTORY_COLUMNS = 5    # state columns after the feature block
@@ -277,18 +277,6 @@ def behaviour_cloning(tutor: Tutor, states: torch.Tensor, targets: torch.Tensor,
 
 
 # --- the method -------------------------------------------------------------------------------------
-
-@contextmanager
-def scoring_mode(module: nn.Module) -> Iterator[None]:
-    """Eval mode without gradients (as scoring runs), restoring the previous mode after."""
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        module.train(was_training)
-
 
 @dataclass
 class Prediction:

@@ -14,7 +14,9 @@ a bidirectional attention mask from `create_bidirectional_mask`, a final layer n
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 
 from dataclasses import dataclass
 
@@ -230,3 +232,16 @@ class Detector(nn.Module):
 def real_probability(logits: torch.Tensor) -> torch.Tensor:
     """The detection score: P(real) = softmax(logits)[:, REAL]."""
     return torch.softmax(logits, dim=-1)[:, REAL]
+
+
+@contextlib.contextmanager
+def scoring_mode(module: nn.Module) -> Iterator[None]:
+    """Eval mode (no dropout) without gradients for the block, as scoring runs; the previous mode is
+    restored afterwards (the feature cache, and TSRL scoring a batch before and after a step)."""
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        module.train(was_training)

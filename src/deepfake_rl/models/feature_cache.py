@@ -15,8 +15,6 @@ File attributes: channels (C), model_key, freeze, source_checkpoint, source_stor
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,21 +28,9 @@ from deepfake_rl.data.dataset import WaveformDataset, collate_padded
 from deepfake_rl.data.store import read_store_manifest
 from deepfake_rl.io_utils import atomic_path
 from deepfake_rl.scoring import length_batches
-from deepfake_rl.models.detector import Detector
+from deepfake_rl.models.detector import Detector, scoring_mode
 
 FORMAT = "deepfake_rl.feature_cache"
-
-
-@contextlib.contextmanager
-def _inference(module: torch.nn.Module) -> Iterator[None]:
-    """Eval mode and no gradients for the block; the previous mode is restored afterwards."""
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        module.train(was_training)
 
 
 def _prefix_features(detector: Detector, dataset: WaveformDataset, indices: np.ndarray
@@ -68,7 +54,7 @@ def write_feature_cache(detector: Detector, store_path: str | Path, out_path: st
     dataset = WaveformDataset(store_path)
     ids = read_store_manifest(store_path)["id"].tolist()
     channels = 0
-    with atomic_path(out_path) as temporary, h5py.File(temporary, "w") as handle, _inference(detector):
+    with atomic_path(out_path) as temporary, h5py.File(temporary, "w") as handle, scoring_mode(detector):
         features = handle.create_dataset("features", (len(dataset),), dtype=h5py.vlen_dtype(np.float32))
         frames = handle.create_dataset("frames", (len(dataset),), dtype="int64")
         for indices in tqdm(length_batches(dataset.lengths(), batch_size), desc=f"cache {Path(store_path).name}",
