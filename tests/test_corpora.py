@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from deepfake_rl.data.corpora import (LOADERS, CorpusError, decode_audio, get_loader, load_audio_16k, load_corpus,
+from deepfake_rl.data.corpora import (LOADERS, CorpusError, decode_audio, get_loader, load_corpus,
                                       probe_audio)
+from deepfake_rl.data.audio_io import load_audio
 from deepfake_rl.data.manifest import COLUMNS, validate_manifest, write_manifest, read_manifest
 
 
@@ -75,7 +76,7 @@ def test_decode_audio_formats_and_mixdown(tmp_path: Path) -> None:
     assert (rate, info.channels, info.encoding) == (44100, 2, "mp3")
     assert samples.dtype == np.float32 and abs(samples.size / rate - 0.6) < 0.1
     assert not (tmp_path / "pwned").exists() and not Path("pwned").exists()   # no shell ever ran
-    assert load_audio_16k(mp3).size == pytest.approx(16000 * samples.size / rate, abs=2)
+    assert load_audio(mp3).size == pytest.approx(16000 * samples.size / rate, abs=2)
 
 
 def test_probe_reads_headers(tmp_path: Path) -> None:

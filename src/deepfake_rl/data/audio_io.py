@@ -6,7 +6,6 @@ otherwise surface later as a traceback deep inside torch or, worse, as a silentl
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -55,28 +54,14 @@ def check_waveform(samples: np.ndarray, *, source: str) -> np.ndarray:
 
 
 def load_audio(path: str | Path) -> np.ndarray:
-    """Read an audio file as checked 16 kHz mono float32.
+    """Read an audio file as checked 16 kHz mono float32 (errors name the file).
 
-    wav/flac are read by soundfile; compressed containers (mp3, m4a, mp4, aac, ogg, opus, webm: the
-    real corpora, e.g. Deepfake-Eval-2024) and wav/flac files libsndfile cannot parse are decoded by
-    ffmpeg through `deepfake_rl.data.corpora.media`, the route the corpus import probed them with."""
-    path = Path(path)
-    if not path.is_file():
-        raise AudioError(f"{path}: audio file not found")
-    from deepfake_rl.data.corpora.media import SOUNDFILE_SUFFIXES, load_audio_16k  # imports this module
+    Decoding is `deepfake_rl.data.corpora.media.decode_audio`: soundfile for wav/flac, ffmpeg for
+    compressed containers (mp3, m4a, mp4, ...: the real corpora) and for wav/flac libsndfile cannot
+    parse, the route the corpus import probed them with."""
+    from deepfake_rl.data.corpora.media import decode_audio  # media imports this module
 
-    if path.suffix.lower() not in SOUNDFILE_SUFFIXES:
-        return load_audio_16k(path)
-    try:
-        samples, sample_rate = sf.read(path, dtype="float32", always_2d=False)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as error:
-        if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
-            raise AudioError(f"{path}: unreadable audio ({error})") from error
-        try:  # e.g. a WAV wrapping a codec libsndfile does not know
-            return load_audio_16k(path)
-        except AudioError as second:
-            detail = str(second).removeprefix(f"{path}: ")
-            raise AudioError(f"{path}: unreadable audio ({error}; {detail})") from error
+    samples, sample_rate = decode_audio(path)
     return check_waveform(to_mono_16k(samples, sample_rate, source=str(path)), source=str(path))
 
 

@@ -18,7 +18,7 @@ from deepfake_rl.data.corpora.deep_voice import load_dv
 from deepfake_rl.data.corpora.dfe24 import load_dfe24
 from deepfake_rl.data.corpora.fake_or_real import load_for
 from deepfake_rl.data.corpora.in_the_wild import load_itw
-from deepfake_rl.data.corpora.media import AudioInfo, decode_audio, load_audio_16k, probe_audio
+from deepfake_rl.data.corpora.media import AudioInfo, decode_audio, probe_audio
 
 Loader = Callable[..., LoadResult]
 
@@ -45,4 +45,4 @@ def load_corpus(name: str, root: str | Path, *, on_bad_file: str = "error", **op
 
 
 __all__ = ["LOADERS", "AudioInfo", "CorpusError", "LoadResult", "Skipped", "decode_audio", "get_loader",
-           "load_audio_16k", "load_corpus", "probe_audio"]
+           "load_corpus", "probe_audio"]

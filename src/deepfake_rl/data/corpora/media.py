@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from deepfake_rl.data.audio_io import AudioError, check_waveform, to_mono_16k
+from deepfake_rl.data.audio_io import AudioError
 
 SOUNDFILE_SUFFIXES: frozenset[str] = frozenset({".wav", ".flac"})
 FFMPEG_SUFFIXES: frozenset[str] = frozenset({".mp3", ".m4a", ".mp4", ".aac", ".ogg", ".opus", ".webm"})
@@ -145,11 +145,3 @@ def decode_audio(path: str | Path) -> tuple[np.ndarray, int]:
     samples = np.frombuffer(result.stdout, dtype="<f4")
     usable = samples.size - samples.size % info.channels
     return samples[:usable].reshape(-1, info.channels).mean(axis=1, dtype=np.float32), info.sample_rate
-
-
-def load_audio_16k(path: str | Path) -> np.ndarray:
-    """Any supported container as checked 16 kHz mono float32 (what the segment stage needs).
-
-    The same contract as `audio_io.load_audio`, which reads soundfile formats only."""
-    samples, sample_rate = decode_audio(path)
-    return check_waveform(to_mono_16k(samples, sample_rate, source=str(path)), source=str(path))
