@@ -13,8 +13,8 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from deepfake_rl.methods.base import Batch
-from deepfake_rl.methods.tsrl import (LN2, TSRL, SampleHistory, Transition, TSRLSettings, Tutor, behaviour_cloning,
+from deepfake_rl.methods.base import LN2, Batch
+from deepfake_rl.methods.tsrl import (TSRL, SampleHistory, Transition, TSRLSettings, Tutor, behaviour_cloning,
                                       build_states, draw, expert_weights, hard_fraction, policy_ratio,
                                       ppo_update, predict, state_change_rewards)
 from deepfake_rl.models.detector import DetectorOutput

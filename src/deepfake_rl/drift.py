@@ -19,7 +19,6 @@ seed (same random streams for subsamples and projections), so row differences ar
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,13 +30,12 @@ import ot
 import pandas as pd
 
 from deepfake_rl.io_utils import atomic_path
+from deepfake_rl.run_paths import EMBEDDINGS, run_keys
 
 METHODS = ("auto", "exact", "sliced")
 DEFAULT_MAX_POINTS = 2000
 DEFAULT_N_PROJECTIONS = 500
 FAKE = 0    # label of fake utterances in the embeddings files (1 = real)
-EMBEDDINGS_PATTERN = re.compile(
-    r"(?P<model>[^/]+)/(?P<method>[^/]+)/seed(?P<seed>\d+)/embeddings/(?P<dataset>[^/]+)\.h5$")
 
 
 @dataclass(frozen=True)
@@ -138,10 +136,7 @@ def runs_from_embedding_files(files: Sequence[str | Path], reference_dataset: st
     among `files`; the reference itself is not a row."""
     parsed = []
     for path in files:
-        match = EMBEDDINGS_PATTERN.search(Path(path).as_posix())
-        if match is None:
-            raise ValueError(f"{path}: not of the form <model>/<method>/seed<N>/embeddings/<dataset>.h5")
-        parsed.append({**match.groupdict(), "seed": int(match["seed"]), "embeddings": str(path)})
+        parsed.append({**run_keys(path, EMBEDDINGS), "embeddings": str(path)})
     references = {(p["model"], p["method"], p["seed"]): p["embeddings"]
                   for p in parsed if p["dataset"] == reference_dataset}
     runs = []

@@ -3,7 +3,6 @@ order and ids, one column per test set, in-domain and out-of-domain averages, me
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from deepfake_rl.io_utils import atomic_path
+from deepfake_rl.run_paths import SCORES, run_keys
 from deepfake_rl.metrics import UndefinedMetricError, detection_metrics, eer_from_labels
 
 
@@ -91,16 +91,10 @@ def make_table1(eer_long: pd.DataFrame, test_sets: dict[str, dict[str, str]],
     return pd.DataFrame(records).round(2)
 
 
-RUN_PATTERN = re.compile(r"(?P<model>[^/]+)/(?P<method>[^/]+)/seed(?P<seed>\d+)/scores/(?P<dataset>[^/]+)\.csv$")
-
-
 def scored_runs(score_files: Sequence[str | Path]) -> Iterator[tuple[dict[str, Any], pd.DataFrame]]:
     """(model, method, seed, dataset) and the scores table of each scores CSV, from its path."""
     for path in score_files:
-        match = RUN_PATTERN.search(Path(path).as_posix())
-        if match is None:
-            raise ValueError(f"{path}: not a scores file of the form <model>/<method>/seed<N>/scores/<dataset>.csv")
-        yield {**match.groupdict(), "seed": int(match["seed"])}, pd.read_csv(path)
+        yield run_keys(path, SCORES), pd.read_csv(path)
 
 
 def eer_table(score_files: Sequence[str | Path]) -> pd.DataFrame:

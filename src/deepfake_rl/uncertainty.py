@@ -30,7 +30,7 @@ from scipy import stats
 
 from deepfake_rl.io_utils import atomic_path
 from deepfake_rl.metrics import UndefinedMetricError, eer_from_labels
-from deepfake_rl.tables import RUN_PATTERN
+from deepfake_rl.run_paths import SCORES, run_keys
 
 CHUNK = 128     # resamples per vectorised block: bounds memory at a few [CHUNK, n] float arrays
 
@@ -155,10 +155,7 @@ def paired_bootstrap(scores_a: np.ndarray, scores_b: np.ndarray, labels: np.ndar
 # ---- stage-level: scores CSVs (written by stages.score) -> tables ----------------------------------------
 
 def _parse(path: str | Path) -> dict:
-    match = RUN_PATTERN.search(Path(path).as_posix())
-    if match is None:
-        raise ValueError(f"{path}: not a scores file of the form <model>/<method>/seed<N>/scores/<dataset>.csv")
-    return {**match.groupdict(), "seed": int(match["seed"]), "path": str(path)}
+    return {**run_keys(path, SCORES), "path": str(path)}
 
 
 def aligned_scores(paths: Sequence[str | Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

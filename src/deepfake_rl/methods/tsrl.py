@@ -62,7 +62,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Normal
 
-from deepfake_rl.methods.base import HARD_LOSS, LN2, Batch, Method, SampleHistory, clipped_surrogate, hard_fraction
+from deepfake_rl.methods.base import HARD_LOSS, Batch, Method, SampleHistory, clipped_surrogate, hard_fraction
 from deepfake_rl.models.detector import scoring_mode
 
 P_COLUMN = -5          # where p_i sits in a state vector: [f, p, e0, e1, ema, forget]

@@ -3,13 +3,13 @@ figures that follow training rather than its result (e.g. TSRL Fig. 1's hard-sam
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
-LOG_PATTERN = re.compile(r"(?P<model>[^/]+)/(?P<method>[^/]+)/seed(?P<seed>\d+)/train_log\.csv$")
+from deepfake_rl.run_paths import TRAIN_LOG, run_keys
+
 
 
 def epoch_statistics(log_files: Sequence[str | Path], column: str) -> pd.DataFrame:
@@ -17,13 +17,11 @@ def epoch_statistics(log_files: Sequence[str | Path], column: str) -> pd.DataFra
     epoch statistics on the last step of each epoch). A log without the column contributes nothing."""
     frames = []
     for path in log_files:
-        match = LOG_PATTERN.search(Path(path).as_posix())
-        if match is None:
-            raise ValueError(f"{path}: not a training log of the form <model>/<method>/seed<N>/train_log.csv")
+        keys = run_keys(path, TRAIN_LOG)
         log = pd.read_csv(path)
         if column not in log.columns:
             continue
         rows = log.dropna(subset=[column])[["epoch", column]].rename(columns={column: "value"})
-        frames.append(rows.assign(model=match["model"], method=match["method"], seed=int(match["seed"])))
+        frames.append(rows.assign(**keys))
     columns = ["model", "method", "seed", "epoch", "value"]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)

@@ -6,7 +6,6 @@ Deterministic for a seed on CPU: seeded shuffling and crops, no worker processes
 
 from __future__ import annotations
 
-import copy
 import csv
 import math
 import time
