@@ -72,7 +72,7 @@ rule drift_figure:
     params:
         figure=lambda wc: config["drift"]["figures"][wc.profile],
         test_sets=config["test_sets"],
-        model_labels={key: cfg["label"] for key, cfg in config.get("models", {}).items()},
+        model_labels=MODEL_LABELS,
     log:
         "logs/analysis/{profile}.log",
     wildcard_constraints:
@@ -114,7 +114,7 @@ rule table2:
     params:
         settings=config.get("table2"),
         test_sets=config["test_sets"],
-        model_labels={key: cfg["label"] for key, cfg in config.get("models", {}).items()},
+        model_labels=MODEL_LABELS,
     log:
         "logs/analysis/table2.log",
     localrule: True
@@ -138,7 +138,7 @@ rule hard_samples:
         report("results/figures/hard_samples.png", caption="../report/hard_samples.rst", category="Figures"),
     params:
         methods={m: label for m, label in config.get("table2", {}).get("methods", {}).items() if m != "grpo"},
-        model_labels={key: cfg["label"] for key, cfg in config.get("models", {}).items()},
+        model_labels=MODEL_LABELS,
     log:
         "logs/analysis/hard_samples.log",
     localrule: True

@@ -65,6 +65,7 @@ TRAIN_CODE = src("train/loop.py", "scoring.py", "metrics.py", "methods/base.py",
 STAGE_CODE = src("stages.py")  # workflow.py (argument plumbing only) is deliberately not tracked
 
 
+MODEL_LABELS = {key: cfg["label"] for key, cfg in config.get("models", {}).items()}  # what tables print
 TABLE1_LOSSES = ("none", "sft", "grpo")  # the GRPO paper's Table 1; TSRL's methods go to Table 2
 
 

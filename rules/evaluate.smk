@@ -53,7 +53,7 @@ rule table1:
         table=report("results/table1.csv", caption="../report/table1.rst", category="Tables"),
     params:
         test_sets=config["test_sets"],
-        model_labels={key: cfg["label"] for key, cfg in config.get("models", {}).items()},
+        model_labels=MODEL_LABELS,
         methods=[m for m in config.get("methods", {}) if method_cfg(m)["loss"] in TABLE1_LOSSES],
     log:
         "logs/table1.log",

@@ -145,8 +145,8 @@ def _merged_over_embedded(config: dict[str, Any]) -> list[str]:
     return [f"corpus: kind is 'real' but the configuration still holds the embedded corpus ({', '.join(leftovers[:4])}"
             f"{' ...' if len(leftovers) > 4 else ''}): a whole real-corpus configuration such as config/paper.yaml was "
             "merged over config/config.yaml. Give it without config/config.yaml: snakemake --configfile "
-            "config/paper.yaml my_paths.yaml ... (a Snakefile that reads config/config.yaml even when --configfile "
-            "is given needs --replace-workflow-config in addition, which works for local runs only)"]
+            "config/paper.yaml my_paths.yaml ... (the Snakefile reads config/config.yaml only when no --configfile "
+            "is given)"]
 
 
 def _placeholder(value: Any) -> bool:

@@ -18,6 +18,14 @@ TABLE1_ID_COLUMNS = ("row", "model", "pretrain", "posttrain", "finetune")
 # Fig. 2 styles: post-trained without fine-tuning grey bold, SFT black dotted, everything else coloured
 PROFILE_STYLES = {"none": {"color": "0.55", "linewidth": 3.0, "linestyle": "-"},
                   "sft": {"color": "black", "linewidth": 1.5, "linestyle": ":"}}
+COLOURS = ("tab:red", "tab:blue", "tab:green", "tab:orange", "tab:purple", "tab:brown", "tab:cyan")
+
+
+def method_styles(methods: Sequence[str]) -> dict[str, dict[str, object]]:
+    """Line style per method: the fixed Fig. 2 styles, then colours in order for the others."""
+    colours = iter(COLOURS)
+    return {method: PROFILE_STYLES.get(method) or {"color": next(colours), "linewidth": 1.5, "linestyle": "-"}
+            for method in methods}
 
 
 def _new_figure(width: float, height: float) -> Figure:
@@ -70,14 +78,14 @@ def drift_profiles(summary: pd.DataFrame, model: str, datasets: Sequence[str], d
     rows = summary[summary["model"] == model].set_index(["method", "dataset"])
     figure = _new_figure(1.2 + 0.6 * len(datasets), 3.2)
     axes = figure.add_subplot()
-    colours = iter(["tab:red", "tab:blue", "tab:green", "tab:orange", "tab:purple", "tab:brown", "tab:cyan"])
+    styles = method_styles(methods)
     x = np.arange(len(datasets))
     for method, label in zip(methods, method_labels):
         found = [(method, d) in rows.index for d in datasets]
         mean = np.array([rows.loc[(method, d), "drift_mean"] if f else np.nan for d, f in zip(datasets, found)])
         std = np.array([rows.loc[(method, d), "drift_std"] if f else np.nan for d, f in zip(datasets, found)])
-        style = PROFILE_STYLES.get(method) or {"color": next(colours), "linewidth": 1.5, "linestyle": "-"}
-        axes.errorbar(x, mean, yerr=np.nan_to_num(std), marker="o", markersize=3, capsize=2, label=label, **style)
+        axes.errorbar(x, mean, yerr=np.nan_to_num(std), marker="o", markersize=3, capsize=2, label=label,
+                      **styles[method])
     axes.set_xticks(x, list(dataset_labels), rotation=30, ha="right", fontsize=8)
     axes.set_ylabel("drift (Wasserstein)", fontsize=8)
     estimators = sorted(summary.loc[summary["model"] == model, "estimator"].unique())
@@ -95,9 +103,7 @@ def hard_sample_curves(epochs: pd.DataFrame, methods: dict[str, str], model_labe
     `epochs` is train.logs.epoch_statistics' frame (model, method, seed, epoch, value)."""
     models = list(dict.fromkeys(epochs["model"])) or ["(no runs)"]
     figure = _new_figure(0.4 + 3.0 * len(models), 2.8)
-    colours = iter(["tab:red", "tab:blue", "tab:green", "tab:orange", "tab:purple"])
-    styles = {method: PROFILE_STYLES.get(method) or {"color": next(colours), "linewidth": 1.5, "linestyle": "-"}
-              for method in methods}
+    styles = method_styles(list(methods))
     for index, model in enumerate(models, 1):
         axes = figure.add_subplot(1, len(models), index)
         for method, label in methods.items():
