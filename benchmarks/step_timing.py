@@ -65,7 +65,6 @@ def run_step(timed: Timed, batch: Batch) -> None:
 def time_round_robin(entries: list[Timed], batch: Batch, rounds: int, steps_per_round: int,
                      warmup: int = 2) -> dict[str, float]:
     """Median seconds per step of each entry, over rounds that visit every entry in turn."""
-    torch.set_num_threads(torch.get_num_threads())
     for entry in entries:
         for _ in range(warmup):
             run_step(entry, batch)

@@ -84,12 +84,17 @@ class GRPOSettings:
             raise ValueError("grpo group_size and old_refresh_steps must be positive")
 
 
-def _frozen_copy(detector: nn.Module) -> nn.Module:
-    """A copy with no gradients, in eval mode (no dropout): the reference and the old policy."""
-    clone = copy.deepcopy(detector).eval()
-    for parameter in clone.parameters():
+def _freeze(module: nn.Module) -> nn.Module:
+    """No gradients, eval mode (no dropout): how the reference and the old policy are run."""
+    module.eval()
+    for parameter in module.parameters():
         parameter.requires_grad_(False)
-    return clone
+    return module
+
+
+def _frozen_copy(detector: nn.Module) -> nn.Module:
+    """A frozen copy of the detector being trained (it keeps changing; the copy must not)."""
+    return _freeze(copy.deepcopy(detector))
 
 
 class GRPO(Method):
@@ -98,10 +103,11 @@ class GRPO(Method):
     name = "grpo"
 
     def __init__(self, reference: nn.Module | None = None, **settings: object) -> None:
-        """`reference`: the frozen KL reference when it is not the starting checkpoint (e.g. the
-        post-trained model for SFT -> GRPO); None = a frozen copy of the detector at setup."""
+        """`reference`: the KL reference when it is not the starting checkpoint (e.g. the post-trained
+        model for SFT -> GRPO), taken over and frozen in place (a second copy of a 2B-parameter model
+        would only cost memory); None = a frozen copy of the detector at setup."""
         self.settings = GRPOSettings(**settings)  # type: ignore[arg-type]
-        self.reference: nn.Module | None = None if reference is None else _frozen_copy(reference)
+        self.reference: nn.Module | None = None if reference is None else _freeze(reference)
         self.old: nn.Module | None = None
         self.old_is_reference = False
 
