@@ -14,12 +14,16 @@ from torch import nn
 @dataclass
 class Batch:
     """What a method sees of a batch: the trainable part's inputs (waveforms or cached prefix
-    features), their valid lengths, labels (0 fake / 1 real) and positions in the training set."""
+    features), their valid lengths, labels (0 fake / 1 real) and positions in the training set.
+
+    `repeatable` ([B] bool, or None when unknown): the item's input is the same at every visit (not
+    cropped at a random offset, not augmented), so a frozen model's outputs on it may be cached."""
 
     inputs: torch.Tensor
     lengths: torch.Tensor
     labels: torch.Tensor
     indices: torch.Tensor
+    repeatable: torch.Tensor | None = None
 
 
 LN2 = math.log(2.0)      # the loss of a sample predicted at chance: where every loss EMA starts
