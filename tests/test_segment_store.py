@@ -79,14 +79,14 @@ def test_store_round_trip_and_dataset(tmp_path):
 
 
 def test_training_crop_shortens_only_long_waveforms(tmp_path):
-    from deepfake_rl.train.loop import RandomCrop
+    from deepfake_rl.train.loop import TrainingView
 
     path = tmp_path / "set.h5"
     write_store(path, _segments([1000, 300]), {})
-    dataset = RandomCrop(WaveformDataset(path), crop=400, seed=3)
+    dataset = TrainingView(WaveformDataset(path), crop=400, seed=3)
     assert len(dataset[0][0]) == 400 and len(dataset[1][0]) == 300
     assert WaveformDataset(path).lengths().tolist() == [1000, 300]
-    fresh = [RandomCrop(WaveformDataset(path), crop=400, seed=3)[0][0] for _ in range(2)]
+    fresh = [TrainingView(WaveformDataset(path), crop=400, seed=3)[0][0] for _ in range(2)]
     assert torch.equal(fresh[0], fresh[1])  # the crop offset is seeded
 
 

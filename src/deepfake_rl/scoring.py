@@ -51,7 +51,8 @@ def length_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
 def model_inputs(detector: nn.Module, batch: dict[str, torch.Tensor], inputs_are_features: bool,
                  device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """The trainable suffix's inputs: cached prefix features as they are, or the prefix of waveforms."""
-    inputs, lengths = batch["inputs"].to(device), batch["lengths"].to(device)
+    inputs = batch["inputs"].to(device, non_blocking=True)    # asynchronous from pinned memory
+    lengths = batch["lengths"].to(device)
     if inputs_are_features:
         return inputs, lengths
     return detector.prefix(inputs, lengths)

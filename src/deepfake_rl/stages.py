@@ -13,6 +13,7 @@ from torch.utils.data import Dataset
 
 from deepfake_rl.data.audio_io import SAMPLE_RATE
 from deepfake_rl.data.dataset import WaveformDataset
+from deepfake_rl.data.rawboost import RawBoostSettings
 from deepfake_rl.io_utils import atomic_path
 from deepfake_rl.methods import build_method
 from deepfake_rl.methods.base import CrossEntropy
@@ -23,6 +24,9 @@ from deepfake_rl.models.pretrain import build_pretraining_model, pretrain_fronte
 from deepfake_rl.models.spec import ModelSpec
 from deepfake_rl.scoring import score_dataset
 from deepfake_rl.train.loop import TrainSettings, train
+from deepfake_rl.train.resume import discard_state, file_identity, fingerprint
+
+RESUME_NAME = "resume.pt"   # a training job's resume state, next to its checkpoint until that is written
 
 # keys of a method's config entry that are training-schedule settings, not loss hyper-parameters
 SCHEDULE_KEYS = ("lr", "epochs", "max_steps", "valid_every", "batch_size", "weight_decay", "adam_eps", "grad_clip")
@@ -76,10 +80,15 @@ def posttrain(model_key: str, model_cfg: Mapping[str, Any], settings: Mapping[st
     schedule = TrainSettings(lr=settings["lr"], epochs=settings["epochs"], batch_size=settings["batch_size"],
                              valid_every=settings.get("valid_every"), seed=0, device=device,
                              crop=frames_for(settings["crop_seconds"], spec, features=False))
+    resume = Path(output).with_name(RESUME_NAME)
+    job = fingerprint(stage="posttrain", model=dict(model_cfg), settings=dict(settings), device=device,
+                      inputs=[file_identity(path) for path in (pretrained, train_store, valid_store)])
     result = train(detector, CrossEntropy(), WaveformDataset(train_store), WaveformDataset(valid_store),
-                   schedule, inputs_are_features=False, log_path=log_csv, desc=f"posttrain {model_key}")
+                   schedule, inputs_are_features=False, log_path=log_csv, desc=f"posttrain {model_key}",
+                   resume_path=resume, fingerprint=job)
     save_detector(detector.cpu(), output, metadata={"best_valid_eer": result.best_eer, "best_step": result.best_step,
                                                     "steps": result.steps})
+    discard_state(resume)
     return result.best_eer
 
 
@@ -95,11 +104,14 @@ def feature_cache(model_key: str, model_cfg: Mapping[str, Any], init: str, check
 def finetune(model_key: str, model_cfg: Mapping[str, Any], method_cfg: Mapping[str, Any],
              settings: Mapping[str, Any], seed: int, init_checkpoint: str | Path, train_inputs: str | Path,
              valid_inputs: str | Path, output: str | Path, log_csv: str | Path, device: str = "cpu",
-             desc: str = "finetune", reference_checkpoint: str | Path | None = None) -> float:
+             desc: str = "finetune", reference_checkpoint: str | Path | None = None,
+             checkpoint_every: int | None = None) -> float:
     """Fine-tune one model with one method and seed; saves the best checkpoint; returns its validation EER.
 
     `reference_checkpoint`: the KL reference when it is not the starting checkpoint (method setting
-    `reference: posttrained` for a method starting from another method's run)."""
+    `reference: posttrained` for a method starting from another method's run).
+    A job that is stopped (SIGTERM) or killed leaves `resume.pt` next to `output` (every
+    `checkpoint_every` steps, and at the signal); the same job rerun continues from it."""
     spec = ModelSpec.from_config(model_key, model_cfg)
     detector = initial_detector(spec, method_cfg["init"], init_checkpoint, settings["freeze"], seed=seed)
     train_set, features = open_inputs(train_inputs)
@@ -110,14 +122,23 @@ def finetune(model_key: str, model_cfg: Mapping[str, Any], method_cfg: Mapping[s
     schedule = TrainSettings(
         lr=method_cfg["lr"], epochs=method_cfg.get("epochs", 1), max_steps=method_cfg.get("max_steps"),
         valid_every=method_cfg.get("valid_every"), batch_size=method_cfg.get("batch_size", settings["batch_size"]),
-        seed=seed, device=device, crop=frames_for(settings.get("crop_seconds"), spec, features))
+        seed=seed, device=device, crop=frames_for(settings.get("crop_seconds"), spec, features),
+        precision=settings.get("precision", "fp32"),
+        max_batch_items=frames_for(settings.get("max_batch_seconds"), spec, features),
+        augment=RawBoostSettings() if settings.get("rawboost") else None, checkpoint_every=checkpoint_every)
     reference = None if reference_checkpoint is None else load_detector(reference_checkpoint, freeze=settings["freeze"])
     method = build_method(method_cfg["loss"], {k: v for k, v in method_cfg.items() if k not in NOT_LOSS_KEYS},
                           reference=reference)
+    inputs = [init_checkpoint, train_inputs, valid_inputs, *([reference_checkpoint] if reference_checkpoint else [])]
+    job = fingerprint(stage="finetune", model=dict(model_cfg), method=dict(method_cfg), settings=dict(settings),
+                      seed=seed, device=device, inputs=[file_identity(path) for path in inputs])
+    resume = Path(output).with_name(RESUME_NAME)
     result = train(detector, method, train_set, valid_set, schedule, inputs_are_features=features,
-                   log_path=log_csv, desc=desc)
+                   log_path=log_csv, desc=desc, resume_path=resume, fingerprint=job)
     save_detector(detector.cpu(), output, metadata={"best_valid_eer": result.best_eer, "best_step": result.best_step,
-                                                    "steps": result.steps, "seed": seed, "seconds": result.seconds})
+                                                    "steps": result.steps, "seed": seed, "seconds": result.seconds,
+                                                    "resumed_from_step": result.resumed_from})
+    discard_state(resume)
     return result.best_eer
 
 

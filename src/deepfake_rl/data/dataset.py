@@ -18,7 +18,7 @@ class WaveformDataset(Dataset):
     """Segments of one store as (waveform tensor, label, index).
 
     The HDF5 file is opened lazily in each worker process (h5py handles must not cross a fork).
-    Training crops are applied by deepfake_rl.train.loop.RandomCrop, for waveforms and cached
+    Training crops are applied by deepfake_rl.train.loop.TrainingView, for waveforms and cached
     features alike.
     """
 

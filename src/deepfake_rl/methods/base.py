@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -49,6 +50,13 @@ class SampleHistory:
         self.forgetting[indices] += (self.last_correct[indices] & ~correct).long()
         self.last_correct[indices] = correct
 
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {"ema_loss": self.ema_loss, "forgetting": self.forgetting, "last_correct": self.last_correct}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        for name, tensor in state.items():
+            getattr(self, name).copy_(tensor)
+
 
 def hard_fraction(ema_loss: torch.Tensor, threshold: float = HARD_LOSS) -> float:
     """Fraction of samples whose EMA loss exceeds `threshold` (TSRL Fig. 1's hard samples)."""
@@ -85,6 +93,14 @@ class Method(ABC):
         """Called after every epoch; returns statistics for the log."""
         return {}
 
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed run needs of the state the method keeps between steps: tensors, numbers,
+        strings, lists and dicts only (saved and read back without unpickling). None by default."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any], detector: nn.Module) -> None:
+        """Restore what state_dict() returned; called after setup() with the detector being trained."""
+
 
 class CrossEntropy(Method):
     """Supervised cross-entropy on the two classes (index 0 fake, 1 real).
@@ -113,3 +129,10 @@ class CrossEntropy(Method):
 
     def after_epoch(self, detector: nn.Module, epoch: int) -> dict[str, float]:
         return {} if self.history is None else {"hard_fraction": hard_fraction(self.history.ema_loss)}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {} if self.history is None else {"history": self.history.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any], detector: nn.Module) -> None:
+        if "history" in state:
+            self.history.load_state_dict(state["history"])

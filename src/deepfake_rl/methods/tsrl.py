@@ -54,6 +54,7 @@ Choices where the paper and the released code (github.com/wannac1/TSRL) are ambi
 from __future__ import annotations
 
 import math
+from typing import Any
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -384,6 +385,29 @@ class TSRL(Method):
         self.weight_sum, self.weight_count = 0.0, 0
         self.epoch = epoch + 1
         return stats
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything that carries over between steps: history, tutor and its optimiser, the seeded
+        generator, the projection, the epoch's rollout and BC states, the weight statistics."""
+        return {"history": self.history.state_dict(), "epoch": self.epoch, "generator": self.generator.get_state(),
+                "projection": self.projection, "weight_sum": self.weight_sum, "weight_count": self.weight_count,
+                "tutor": None if self.tutor is None else self.tutor.state_dict(),
+                "optimiser": None if self.optimiser is None else self.optimiser.state_dict(),
+                "rollout": [vars(item) for item in self.rollout.items], "bc_states": list(self.bc_states)}
+
+    def load_state_dict(self, state: dict[str, Any], detector: nn.Module) -> None:
+        device = next(detector.parameters()).device
+        self.history.load_state_dict(state["history"])
+        self.epoch, self.weight_sum, self.weight_count = state["epoch"], state["weight_sum"], state["weight_count"]
+        self.generator.set_state(state["generator"])
+        self.projection = None if state["projection"] is None else state["projection"].to(device)
+        if state["tutor"] is not None:
+            self._build_tutor(state["tutor"]["actor.0.weight"].shape[1], device)
+            self.tutor.load_state_dict(state["tutor"])
+        if state["optimiser"] is not None:
+            self.optimiser.load_state_dict(state["optimiser"])
+        self.rollout.items = [Transition(**item) for item in state["rollout"]]
+        self.bc_states = [states.to(device) for states in state["bc_states"]]
 
     # -- parts
 

@@ -1,12 +1,19 @@
 """One training loop for every method: AdamW on the detector's trainable suffix, validation EER at
 a fixed step interval and at the end, the best state kept, a per-step CSV log and a progress bar.
 
-Deterministic for a seed on CPU: seeded shuffling and crops, no worker processes.
+Deterministic for a seed on CPU: seeded shuffling, crops and augmentation, no worker processes.
+Resumable: with a `resume_path` the loop saves its whole state every `checkpoint_every` steps and
+when SIGTERM/SIGINT arrives (then it stops with TrainingInterrupted), and a rerun continues from
+that file to the same result as an uninterrupted run (deepfake_rl.train.resume).
+GPU path: bf16 autocast (`precision: bf16`), pinned host memory, batches bounded by padded length.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import json
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -24,6 +31,12 @@ from deepfake_rl.io_utils import atomic_path
 from deepfake_rl.methods.base import Batch, Method
 from deepfake_rl.metrics import eer_from_labels
 from deepfake_rl.scoring import model_inputs, score_dataset
+from deepfake_rl.train.resume import (StopRequest, TrainingInterrupted, load_state, rng_state, save_state,
+                                      set_rng_state)
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -41,6 +54,14 @@ class TrainSettings:
     crop: int | None = None            # max items along the time axis during training (random offset)
     seed: int = 0
     device: str = "cpu"
+    precision: str = "fp32"            # fp32 | bf16 (autocast of the forward passes; CUDA, or CPU bf16)
+    max_batch_items: int | None = None  # dynamic batches: padded items (samples/frames) per batch
+    augment: Any = None                # RawBoostSettings: augmentation of training waveforms, or None
+    checkpoint_every: int | None = None  # steps between resume states (with a resume path)
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision {self.precision!r}: expected one of {PRECISIONS}")
 
 
 @dataclass
@@ -49,13 +70,16 @@ class TrainResult:
     best_step: int
     steps: int
     seconds: float
+    resumed_from: int = 0              # the step a saved state was resumed at (0: a fresh run)
 
 
-class RandomCrop(Dataset):
-    """Crops items longer than `crop` along the first axis at a seeded random offset."""
+class TrainingView(Dataset):
+    """Training items: cropped to `crop` at a seeded random offset when longer, then RawBoost-augmented
+    when `augment` is set. One seeded numpy Generator drives both, so the loop can save it at an epoch
+    start and replay the epoch's draws exactly on resume."""
 
-    def __init__(self, dataset: Dataset, crop: int | None, seed: int) -> None:
-        self.dataset, self.crop = dataset, crop
+    def __init__(self, dataset: Dataset, crop: int | None, seed: int, augment: Any = None) -> None:
+        self.dataset, self.crop, self.augment = dataset, crop, augment
         self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:
@@ -66,7 +90,35 @@ class RandomCrop(Dataset):
         if self.crop is not None and len(item) > self.crop:
             offset = int(self.rng.integers(0, len(item) - self.crop + 1))
             item = item[offset:offset + self.crop]
+        if self.augment is not None:
+            from deepfake_rl.data.rawboost import rawboost
+
+            item = torch.from_numpy(rawboost(item.numpy(), self.augment, self.rng))
         return item, label, position
+
+    def lengths(self) -> np.ndarray | None:
+        """Items along the time axis as training sees them (after the crop), when the dataset tells."""
+        lengths = getattr(self.dataset, "lengths", None)
+        if lengths is None:
+            return None
+        lengths = np.asarray(lengths())
+        return lengths if self.crop is None else np.minimum(lengths, self.crop)
+
+    def repeatable(self) -> np.ndarray | None:
+        """Per item: is its input identical at every visit (never cropped, not augmented)?"""
+        lengths = getattr(self.dataset, "lengths", None)
+        if lengths is None:
+            return None
+        if self.augment is not None:
+            return np.zeros(len(self), dtype=bool)
+        lengths = np.asarray(lengths())
+        return np.ones(len(self), dtype=bool) if self.crop is None else lengths <= self.crop
+
+    def rng_state(self) -> str:
+        return json.dumps(self.rng.bit_generator.state)    # JSON: its 128-bit integers as text
+
+    def set_rng_state(self, state: str) -> None:
+        self.rng.bit_generator.state = json.loads(state)
 
 
 def validation_eer(detector: nn.Module, valid_set: Dataset, inputs_are_features: bool, settings: TrainSettings) -> float:
@@ -79,11 +131,25 @@ def _state_copy(detector: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in detector.state_dict().items()}
 
 
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """bf16 autocast of the forward passes (no loss scaling needed for bf16), or nothing for fp32.
+    On a CUDA device without bf16 support the run falls back to fp32 with a warning."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        log.warning("%s does not support bf16; training in fp32", device)
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
 def optimiser_step(method: Method, detector: nn.Module, batch: Batch, optimiser: torch.optim.Optimizer,
-                   parameters: list[nn.Parameter], grad_clip: float) -> tuple[dict[str, float], float]:
-    """One update: the method's loss, backward, gradient clipping, the optimiser step (shared by the
-    loop and the step-time benchmarks, so both time the same work). Returns the stats and grad norm."""
-    loss, stats = method.loss(detector, batch)
+                   parameters: list[nn.Parameter], grad_clip: float,
+                   precision: contextlib.AbstractContextManager | None = None) -> tuple[dict[str, float], float]:
+    """One update: the method's loss (under `precision`, e.g. autocast), backward, gradient clipping,
+    the optimiser step (shared by the loop and the step-time benchmarks, so both time the same work).
+    Returns the stats and grad norm."""
+    with precision or contextlib.nullcontext():
+        loss, stats = method.loss(detector, batch)
     optimiser.zero_grad(set_to_none=True)
     loss.backward()
     grad_norm = torch.nn.utils.clip_grad_norm_(parameters, grad_clip)
@@ -91,10 +157,34 @@ def optimiser_step(method: Method, detector: nn.Module, batch: Batch, optimiser:
     return stats, float(grad_norm)
 
 
+def _loader(view: TrainingView, settings: TrainSettings, generator: torch.Generator, device: torch.device
+            ) -> DataLoader:
+    """Shuffled batches of `batch_size` items, or of at most `max_batch_items` padded items."""
+    pin = device.type == "cuda"
+    if settings.max_batch_items is None:
+        return DataLoader(view, batch_size=settings.batch_size, shuffle=True, collate_fn=collate_padded,
+                          drop_last=len(view) > settings.batch_size, generator=generator, pin_memory=pin)
+    from deepfake_rl.data.batching import DurationBatchSampler
+
+    lengths = view.lengths()
+    if lengths is None:
+        raise ValueError("max_batch_items needs a dataset that knows its items' lengths")
+    sampler = DurationBatchSampler(lengths, settings.max_batch_items, generator=generator)
+    return DataLoader(view, batch_sampler=sampler, collate_fn=collate_padded, pin_memory=pin)
+
+
 def train(detector: nn.Module, method: Method, train_set: Dataset, valid_set: Dataset, settings: TrainSettings,
           *, inputs_are_features: bool, log_path: str | Path | None = None, progress: bool = True,
-          desc: str = "train") -> TrainResult:
-    """Fine-tune in place; on return the detector holds the state with the lowest validation EER."""
+          desc: str = "train", resume_path: str | Path | None = None, fingerprint: str = "") -> TrainResult:
+    """Fine-tune in place; on return the detector holds the state with the lowest validation EER.
+
+    With `resume_path`: continue from the state saved there by an interrupted run of the same job
+    (`fingerprint` tells jobs apart), and save the state there every `checkpoint_every` steps and on
+    SIGTERM/SIGINT (then raise TrainingInterrupted). The caller removes the file once its outputs
+    are written."""
+    if settings.augment is not None and inputs_are_features:
+        raise ValueError("augmentation (RawBoost) works on waveforms; it cannot apply to cached prefix "
+                         "features: use freeze none, or switch augmentation off")
     torch.manual_seed(settings.seed)
     device = torch.device(settings.device)
     detector.to(device).train()
@@ -102,16 +192,31 @@ def train(detector: nn.Module, method: Method, train_set: Dataset, valid_set: Da
     parameters = [p for p in detector.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(parameters, lr=settings.lr, weight_decay=settings.weight_decay,
                                   eps=settings.adam_eps)
-    loader = DataLoader(RandomCrop(train_set, settings.crop, settings.seed), batch_size=settings.batch_size,
-                        shuffle=True, collate_fn=collate_padded, drop_last=len(train_set) > settings.batch_size,
-                        generator=torch.Generator().manual_seed(settings.seed))
-    total = settings.epochs * len(loader)
+    view = TrainingView(train_set, settings.crop, settings.seed, settings.augment)
+    repeatable = view.repeatable()
+    repeatable = None if repeatable is None else torch.from_numpy(repeatable)
+    generator = torch.Generator().manual_seed(settings.seed)
+    loader = _loader(view, settings, generator, device)
+    planned = settings.epochs * len(loader)    # dynamic batches: an estimate (batch counts vary by epoch)
+    total = planned if settings.max_batch_items is None else math.inf
     if settings.max_steps is not None:
         total = min(total, settings.max_steps)
     best_eer, best_step, best_state = math.inf, 0, _state_copy(detector)
     rows: list[dict[str, Any]] = []
-    start, step = time.perf_counter(), 0
-    bar = tqdm(total=total, desc=desc, unit="step", disable=not progress)
+    step, first_epoch, skip, elapsed = 0, 0, 0, 0.0
+    saved = None if resume_path is None else load_state(resume_path, fingerprint)
+    if saved is not None:
+        detector.load_state_dict(saved["detector"])
+        optimiser.load_state_dict(saved["optimiser"])
+        method.load_state_dict(saved["method"], detector)
+        best_eer, best_step, best_state = saved["best_eer"], saved["best_step"], saved["best_state"]
+        rows, step, elapsed = saved["rows"], saved["step"], saved["seconds"]
+        first_epoch, skip = saved["epoch"], saved["epoch_step"]
+        log.info("resuming %s at step %d (epoch %d) from %s", desc, step, first_epoch, resume_path)
+    resumed_from = step
+    start = time.perf_counter() - elapsed
+    precision = autocast(device, settings.precision)
+    bar = tqdm(total=min(total, planned), initial=step, desc=desc, unit="step", disable=not progress)
 
     def validate() -> float:
         nonlocal best_eer, best_step, best_state
@@ -120,27 +225,67 @@ def train(detector: nn.Module, method: Method, train_set: Dataset, valid_set: Da
             best_eer, best_step, best_state = eer, step, _state_copy(detector)
         return eer
 
-    for epoch in range(settings.epochs):
-        for raw in loader:
-            if step >= total:
+    def save(epoch: int, epoch_step: int, epoch_start: dict[str, Any]) -> None:
+        save_state(resume_path, {
+            "detector": detector.state_dict(), "optimiser": optimiser.state_dict(),
+            "method": method.state_dict(), "best_eer": best_eer, "best_step": best_step,
+            "best_state": best_state, "rows": rows, "step": step, "seconds": time.perf_counter() - start,
+            "epoch": epoch, "epoch_step": epoch_step, "epoch_start": epoch_start, "rng": rng_state()}, fingerprint)
+
+    def stop_now(epoch: int, epoch_step: int, epoch_start: dict[str, Any]) -> None:
+        save(epoch, epoch_step, epoch_start)
+        raise TrainingInterrupted(f"{desc}: stopped by signal {stop.signal_number} at step {step}; state saved "
+                                  f"to {resume_path}: rerun the job to resume")
+
+    stop = StopRequest()
+    with stop.installed() if resume_path is not None else contextlib.nullcontext():
+        for epoch in range(first_epoch, settings.epochs):
+            if step >= total and saved is None:
                 break
-            inputs, lengths = model_inputs(detector, raw, inputs_are_features, device)
-            batch = Batch(inputs, lengths, raw["label"].to(device), raw["index"].to(device))
-            stats, grad_norm = optimiser_step(method, detector, batch, optimiser, parameters, settings.grad_clip)
-            step += 1
-            stats.update(method.after_step(detector, step, batch))
-            row = {"step": step, "epoch": epoch, **stats, "grad_norm": grad_norm,
-                   "seconds": round(time.perf_counter() - start, 3), "valid_eer": ""}
-            if settings.valid_every and step % settings.valid_every == 0 and step < total:
-                row["valid_eer"] = validate()
-            rows.append(row)
-            bar.update(1)
-            bar.set_postfix(loss=f"{stats.get('loss', float('nan')):.4f}")
-        epoch_stats = method.after_epoch(detector, epoch)
-        if epoch_stats and rows:
-            rows[-1].update(epoch_stats)
-        if step >= total:
-            break
+            if saved is not None and epoch == first_epoch:    # replay this epoch's draws up to the saved step
+                generator.set_state(saved["epoch_start"]["loader"])
+                view.set_rng_state(saved["epoch_start"]["view"])
+            else:
+                skip = 0
+            epoch_start = {"loader": generator.get_state(), "view": view.rng_state()}
+            epoch_step = 0
+            for raw in loader:
+                if epoch_step < skip:
+                    epoch_step += 1
+                    continue
+                if saved is not None:
+                    set_rng_state(saved["rng"])
+                    saved = None
+                if step >= total:
+                    break
+                inputs, lengths = model_inputs(detector, raw, inputs_are_features, device)
+                batch = Batch(inputs, lengths, raw["label"].to(device), raw["index"].to(device),
+                              None if repeatable is None else repeatable[raw["index"]].to(device))
+                stats, grad_norm = optimiser_step(method, detector, batch, optimiser, parameters,
+                                                  settings.grad_clip, precision)
+                step += 1
+                epoch_step += 1
+                with precision:
+                    stats.update(method.after_step(detector, step, batch))
+                row = {"step": step, "epoch": epoch, **stats, "grad_norm": grad_norm,
+                       "seconds": round(time.perf_counter() - start, 3), "valid_eer": ""}
+                if settings.valid_every and step % settings.valid_every == 0 and step < total:
+                    row["valid_eer"] = validate()
+                rows.append(row)
+                bar.update(1)
+                bar.set_postfix(loss=f"{stats.get('loss', float('nan')):.4f}")
+                if stop:
+                    stop_now(epoch, epoch_step, epoch_start)
+                if resume_path is not None and settings.checkpoint_every and step % settings.checkpoint_every == 0:
+                    save(epoch, epoch_step, epoch_start)
+            if saved is not None:        # the saved step closed this epoch: nothing left to replay
+                set_rng_state(saved["rng"])
+                saved = None
+            epoch_stats = method.after_epoch(detector, epoch)
+            if epoch_stats and rows:
+                rows[-1].update(epoch_stats)
+            if stop and step < total:    # the next epoch starts from the generators as they are now
+                stop_now(epoch + 1, 0, {"loader": generator.get_state(), "view": view.rng_state()})
     bar.close()
     final_eer = validate()
     if rows:
@@ -148,7 +293,8 @@ def train(detector: nn.Module, method: Method, train_set: Dataset, valid_set: Da
     detector.load_state_dict(best_state)
     if log_path is not None:
         write_log(rows, log_path)
-    return TrainResult(best_eer=best_eer, best_step=best_step, steps=step, seconds=time.perf_counter() - start)
+    return TrainResult(best_eer=best_eer, best_step=best_step, steps=step,
+                       seconds=time.perf_counter() - start, resumed_from=resumed_from)
 
 
 def write_log(rows: list[dict[str, Any]], path: str | Path) -> None:
