@@ -53,6 +53,13 @@ def test_second_run_has_nothing_to_do(tiny_run):
     assert "Nothing to be done" in snakemake("-n")
 
 
+def test_resume_checkpoint_interval_reruns_nothing(tiny_run):
+    """How often jobs save resume states changes no result, so it is not a param (issue 10 item 2)."""
+    repo, snakemake = tiny_run
+    extra = overlay(repo, "resume.yaml", "finetune: {checkpoint_every: 7}\n")
+    assert "Nothing to be done" in snakemake("-n", overlays=(extra,))
+
+
 def overlay(repo: Path, name: str, text: str) -> str:
     path = repo / name
     path.write_text(text)
