@@ -45,14 +45,16 @@ class Timed:
     optimiser: torch.optim.Optimizer
     parameters: list[torch.nn.Parameter]
     step: int = 0
+    batch: Batch | None = None      # the entry's own batch (e.g. marked repeatable), else the shared one
 
 
-def prepare(name: str, method: Method, make_detector: Callable[[], Detector], train_size: int) -> Timed:
+def prepare(name: str, method: Method, make_detector: Callable[[], Detector], train_size: int,
+            batch: Batch | None = None) -> Timed:
     detector = make_detector().train()
     method.setup(detector, train_size)
     parameters = [p for p in detector.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(parameters, lr=1e-5, weight_decay=0.01, eps=1e-6)
-    return Timed(name, method, detector, optimiser, parameters)
+    return Timed(name, method, detector, optimiser, parameters, batch=batch)
 
 
 def run_step(timed: Timed, batch: Batch) -> None:
@@ -64,16 +66,17 @@ def run_step(timed: Timed, batch: Batch) -> None:
 
 def time_round_robin(entries: list[Timed], batch: Batch, rounds: int, steps_per_round: int,
                      warmup: int = 2) -> dict[str, float]:
-    """Median seconds per step of each entry, over rounds that visit every entry in turn."""
+    """Median seconds per step of each entry, over rounds that visit every entry in turn (on its own
+    batch where it has one; the warm-up steps fill caches such as GRPO's reference cache)."""
     for entry in entries:
         for _ in range(warmup):
-            run_step(entry, batch)
+            run_step(entry, entry.batch or batch)
     per_round: dict[str, list[float]] = {entry.name: [] for entry in entries}
     for _ in range(rounds):
         for entry in entries:
             start = time.perf_counter()
             for _ in range(steps_per_round):
-                run_step(entry, batch)
+                run_step(entry, entry.batch or batch)
             per_round[entry.name].append((time.perf_counter() - start) / steps_per_round)
     return {name: statistics.median(times) for name, times in per_round.items()}
 

@@ -212,3 +212,159 @@ def test_sharing_the_reference_pass_as_the_old_policy_changes_nothing():
     torch.manual_seed(3)
     loss, stats = no_kl.loss(detector, batch)
     assert math.isnan(stats["kl"]) and torch.isfinite(loss)
+
+
+# --- the reference cache ---------------------------------------------------------------------------
+# Bit-for-bit checks run the tiny detector in float64: its log-probs are cast to float32, where the
+# reduction-order noise of float64 (~1e-16) vanishes. In float32 an item's output differs by an ulp
+# with the size of its batch (BLAS picks other kernels), so there the live pass itself is not
+# batch-invariant and the cache can only be as exact as that.
+
+def _tiny_detector(freeze: str = "layers:1", dtype: torch.dtype = torch.float32):
+    from deepfake_rl.models import Detector, ModelSpec
+    from tests.test_models import TINY
+
+    return Detector(ModelSpec.from_config("tiny", {"label": "Tiny", **TINY}), freeze=freeze, seed=0).to(dtype).train()
+
+
+def _waves(lengths: list[int], seed: int, dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return [0.1 * torch.randn(n, generator=generator, dtype=dtype) for n in lengths]
+
+
+def _batch(detector, waves: list[torch.Tensor], indices: list[int], repeatable: list[bool] | None):
+    """A padded batch through the frozen prefix, as the training loop builds it."""
+    from deepfake_rl.methods.base import Batch
+
+    lengths = torch.tensor([len(w) for w in waves])
+    padded = waves[0].new_zeros(len(waves), int(lengths.max()))
+    for row, wave in enumerate(waves):
+        padded[row, :len(wave)] = wave
+    inputs, frames = detector.prefix(padded, lengths)
+    return Batch(inputs, frames, torch.tensor(indices) % 2, torch.tensor(indices),
+                 None if repeatable is None else torch.tensor(repeatable))
+
+
+def _count_reference_rows(method) -> list[list[int]]:
+    """Records the training-set positions of every reference forward pass the method runs."""
+    calls: list[list[int]] = []
+    original = method._log_probs
+
+    def counted(module, batch):
+        if module is method.reference:
+            calls.append(batch.indices.tolist())
+        return original(module, batch)
+
+    method._log_probs = counted
+    return calls
+
+
+@pytest.mark.parametrize("freeze", ["none", "cnn", "layers:1"])
+def test_an_items_output_does_not_depend_on_its_batch_beyond_float_rounding(freeze):
+    """Why the cache may run misses on `inputs[miss]` with the batch's padding (no trimming needed):
+    the model masks padding, so a slice, a batch of one, or trimmed padding agree to float32 rounding."""
+    from deepfake_rl.methods.grpo import select_rows
+
+    detector = _tiny_detector(freeze).eval()
+    batch = _batch(detector, _waves([16000, 9137, 3000, 4001, 12000], 0), list(range(5)), [True] * 5)
+    with torch.no_grad():
+        full = detector.suffix(batch.inputs, batch.lengths).logits
+        for rows in ([False, True, False, True, False], [True, False, True, True, True], [False] * 4 + [True]):
+            part = select_rows(batch, torch.tensor(rows))
+            assert part.indices.tolist() == [i for i in range(5) if rows[i]]
+            trimmed = part.inputs[:, :int(part.lengths.max())]
+            for inputs in (part.inputs, trimmed):
+                sliced = detector.suffix(inputs, part.lengths).logits
+                assert torch.allclose(sliced, full[torch.tensor(rows)], rtol=0, atol=1e-6)
+
+
+def test_the_reference_forward_runs_only_on_cache_misses():
+    from deepfake_rl.methods.grpo import GRPO
+
+    detector = _tiny_detector(dtype=torch.float64)
+    waves = _waves([6000, 7000, 5000, 8000, 6500, 9000], 1, torch.float64)
+    method = GRPO(group_size=8)
+    method.setup(detector, train_size=6)
+    calls = _count_reference_rows(method)
+
+    def visit(indices: list[int], repeatable: list[bool] | None) -> list[int] | None:
+        """The positions the reference is run on during one loss call (None: no reference pass)."""
+        before = len(calls)
+        batch = _batch(detector, [waves[i] for i in indices], indices, repeatable)
+        method.loss(detector, batch)
+        ran = calls[before:]
+        assert len(ran) <= 1                                            # at most one reference pass
+        with torch.no_grad():
+            live = method._log_probs(method.reference, batch)
+        assert torch.equal(method._reference_log_probs(batch), live)   # cached = live, bit for bit
+        return ran[0] if ran else None
+
+    assert visit([0, 1, 2, 3], [True, True, False, True]) == [0, 1, 2, 3]   # cold: one whole-batch pass
+    assert visit([0, 1, 2, 3], [True, True, False, True]) == [2]            # only the non-repeatable item
+    assert visit([5, 1, 4, 3], [True, True, True, True]) == [5, 4]          # new items, mixed batch
+    assert visit([3, 5, 0, 4], [True, True, True, True]) is None            # full hit: no reference pass
+    assert visit([3, 5, 0, 4], None) == [3, 5, 0, 4]                        # unknown: always live
+    assert visit([2, 5], [False, True]) == [2]                              # never cached when cropped
+    assert method.cache.filled.tolist() == [True, True, False, True, True, True]
+
+
+@pytest.mark.parametrize("settings, expected", [({"reference_cache": False}, [[0, 1, 2, 3]] * 3),
+                                                ({"beta": 0.0, "simplified": True}, [])])
+def test_without_the_cache_every_reference_pass_is_live(settings, expected):
+    from deepfake_rl.methods.grpo import GRPO
+
+    detector = _tiny_detector()
+    method = GRPO(group_size=8, **settings)
+    method.setup(detector, train_size=4)
+    calls = _count_reference_rows(method)
+    batch = _batch(detector, _waves([6000, 7000, 5000, 8000], 2), [0, 1, 2, 3], [True] * 4)
+    for _ in range(3):
+        method.loss(detector, batch)
+    assert calls == expected and (method.cache is None) == (not settings.get("simplified"))
+
+
+def _train_grpo(reference_cache: bool, dtype: torch.dtype, epochs: int = 3) -> tuple[list[torch.Tensor], int]:
+    """A few epochs as the loop runs them: reshuffled batches (so batch composition and padding width
+    change between visits), long items cropped at a random offset (not repeatable), short ones whole.
+    Returns the trained parameters and how many items the reference was run on."""
+    from deepfake_rl.methods.grpo import GRPO
+    from deepfake_rl.train.loop import optimiser_step
+
+    torch.manual_seed(0)
+    detector = _tiny_detector(dtype=dtype)
+    waves, crop = _waves([5000, 6200, 7400, 9000, 11000, 5600, 6800, 12500], 3, dtype), 8000
+    method = GRPO(group_size=16, old_refresh_steps=5, reference_cache=reference_cache)
+    method.setup(detector, train_size=len(waves))
+    calls = _count_reference_rows(method)
+    parameters = [p for p in detector.parameters() if p.requires_grad]
+    optimiser = torch.optim.AdamW(parameters, lr=1e-3)
+    order, offsets, step = torch.Generator().manual_seed(1), torch.Generator().manual_seed(2), 0
+    for _ in range(epochs):
+        for indices in torch.randperm(len(waves), generator=order).split(4):
+            items = []
+            for i in indices.tolist():
+                extra = len(waves[i]) - crop
+                start = int(torch.randint(0, extra + 1, (1,), generator=offsets)) if extra > 0 else 0
+                items.append(waves[i][start:start + crop])
+            batch = _batch(detector, items, indices.tolist(), [len(waves[i]) <= crop for i in indices.tolist()])
+            optimiser_step(method, detector, batch, optimiser, parameters, grad_clip=100.0)
+            step += 1
+            method.after_step(detector, step, batch)
+    return [p.detach().clone() for p in parameters], sum(len(call) for call in calls)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_training_with_the_reference_cache_is_exact(dtype):
+    """Same seed with and without the cache, 3 epochs across the old policy's refresh at step 5:
+    bit-identical parameters in float64; in float32 equal to rounding (see above: the live values
+    themselves move by an ulp with the batch; Adam turns a zero-mean gradient's noise into steps of
+    up to lr, hence atol 1e-6 = lr / 1000, far below what one wrong cached value does)."""
+    cached, cached_rows = _train_grpo(True, dtype)
+    live, live_rows = _train_grpo(False, dtype)
+    if dtype == torch.float64:
+        assert all(torch.equal(a, b) for a, b in zip(cached, live))
+    else:
+        assert all(torch.allclose(a, b, rtol=0, atol=1e-6) for a, b in zip(cached, live))
+    assert live_rows == 3 * 8 and cached_rows == 8 + 2 * 3     # 3 of the 8 items are cropped
+    start = [p.detach() for p in _tiny_detector(dtype=dtype).parameters() if p.requires_grad]
+    assert not any(torch.equal(a, b) for a, b in zip(cached, start) if a.ndim == 2)   # it did train

@@ -13,12 +13,17 @@ Variants (all one class, chosen by hyper-parameters):
 - `negative=False` ("w/o neg."): advantage = reward, so mismatched samples contribute nothing.
 - `exact` (ours): the expectation over sampled labels in closed form (G -> infinity), no sampling noise.
 - `kl="exact"` (ours): the exact KL of the two 2-class distributions instead of the k3 estimate.
+
+The frozen reference's log-probabilities are cached per training-set position for items whose input
+is the same at every visit (`Batch.repeatable`): from the second visit on they cost no forward pass.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -74,6 +79,7 @@ class GRPOSettings:
     exact: bool = False
     kl: str = "k3"
     sample_from: str = "current"
+    reference_cache: bool = True   # reuse the frozen reference's outputs on repeatable items (exact)
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("advantage_norm", self.advantage_norm, ADVANTAGE_NORMS),
@@ -110,6 +116,7 @@ class GRPO(Method):
         self.reference: nn.Module | None = None if reference is None else _freeze(reference)
         self.old: nn.Module | None = None
         self.old_is_reference = False
+        self.cache: ReferenceCache | None = None
 
     def setup(self, detector: nn.Module, train_size: int) -> None:
         """The reference defaults to the starting checkpoint, frozen. The old policy starts as the
@@ -118,8 +125,10 @@ class GRPO(Method):
         self.old_is_reference = not self.settings.simplified and self.reference is None
         if self.reference is None:
             self.reference = _frozen_copy(detector)
-        self.reference.to(next(detector.parameters()).device)
+        device = next(detector.parameters()).device
+        self.reference.to(device)
         self.old = None if self.settings.simplified or self.old_is_reference else _frozen_copy(detector)
+        self.cache = ReferenceCache(train_size, device) if self.settings.reference_cache else None
 
     def after_step(self, detector: nn.Module, step: int, batch: Batch) -> dict[str, float]:
         if not self.settings.simplified and step % self.settings.old_refresh_steps == 0:
@@ -130,21 +139,75 @@ class GRPO(Method):
             self.old_is_reference = False
         return {}
 
+    def state_dict(self) -> dict[str, Any]:
+        """The old policy once refreshed (the reference is rebuilt from its checkpoint at setup)."""
+        return {"old": None if self.old is None else self.old.state_dict(), "old_is_reference": self.old_is_reference}
+
+    def load_state_dict(self, state: dict[str, Any], detector: nn.Module) -> None:
+        self.old_is_reference = state["old_is_reference"]
+        if state["old"] is not None:
+            if self.old is None:
+                self.old = _frozen_copy(detector)
+            self.old.load_state_dict(state["old"])
+
     def _log_probs(self, module: nn.Module, batch: Batch) -> torch.Tensor:
         return F.log_softmax(module.suffix(batch.inputs, batch.lengths).logits.float(), dim=1)
 
+    def _reference_log_probs(self, batch: Batch) -> torch.Tensor:
+        """The reference's log-probs: cached rows read back, the forward pass only on the rest."""
+        if self.cache is None:
+            return self._log_probs(self.reference, batch)
+        return self.cache.fetch(batch, lambda rows: self._log_probs(self.reference, rows))
+
     def loss(self, detector: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         """One forward pass with gradients; frozen passes only where needed: the reference when
-        beta > 0 (or when it doubles as the old policy), the old policy once it has been refreshed."""
+        beta > 0 (or when it doubles as the old policy) on items not in its cache, the old policy
+        once it has been refreshed (it changes every old_refresh_steps, so it is never cached)."""
         log_p = self._log_probs(detector, batch)
         with torch.no_grad():
             needs_reference = self.settings.beta > 0 or self.old_is_reference
-            log_ref = self._log_probs(self.reference, batch) if needs_reference else None
+            log_ref = self._reference_log_probs(batch) if needs_reference else None
             if self.old is not None:
                 log_old = self._log_probs(self.old, batch)
             else:
                 log_old = log_ref if self.old_is_reference else log_p.detach()
         return grpo_loss(log_p, log_old, log_ref if self.settings.beta > 0 else None, batch.labels, self.settings)
+
+
+def select_rows(batch: Batch, rows: torch.Tensor) -> Batch:
+    """The batch's items where `rows` ([B] bool) is set, padding width kept: a masked model's output
+    per item then matches the full batch's bit for bit (trimming changes it by an ulp)."""
+    return Batch(batch.inputs[rows], batch.lengths[rows], batch.labels[rows], batch.indices[rows],
+                 None if batch.repeatable is None else batch.repeatable[rows])
+
+
+class ReferenceCache:
+    """[train_size, 2] log-probs of a frozen model (eval mode: a constant function of its input), kept
+    for items whose input is identical at every visit; anything else is always computed live."""
+
+    def __init__(self, size: int, device: torch.device | str = "cpu") -> None:
+        self.values = torch.zeros(size, 2, device=device)
+        self.filled = torch.zeros(size, dtype=torch.bool, device=device)
+
+    def fetch(self, batch: Batch, compute: Callable[[Batch], torch.Tensor]) -> torch.Tensor:
+        """Log-probs for the batch ([B, 2]): hits from the cache, `compute` on the misses (not called
+        at all on a full hit; on the whole batch when nothing hits); repeatable misses are stored."""
+        if batch.repeatable is None:
+            return compute(batch)
+        indices = batch.indices.to(self.filled.device)
+        repeatable = batch.repeatable.to(self.filled.device, torch.bool)
+        miss = ~(repeatable & self.filled[indices])
+        if not miss.any():
+            return self.values[indices]
+        if miss.all():
+            log_probs = compute(batch)
+        else:
+            log_probs = self.values[indices]
+            log_probs[miss] = compute(select_rows(batch, miss.to(batch.inputs.device)))
+        store = miss & repeatable
+        self.values[indices[store]] = log_probs[store]
+        self.filled[indices[store]] = True
+        return log_probs
 
 
 def grpo_loss(log_p: torch.Tensor, log_old: torch.Tensor, log_ref: torch.Tensor | None, labels: torch.Tensor,
