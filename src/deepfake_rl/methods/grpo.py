@@ -140,8 +140,11 @@ class GRPO(Method):
         return {}
 
     def state_dict(self) -> dict[str, Any]:
-        """The old policy once refreshed (the reference is rebuilt from its checkpoint at setup)."""
-        return {"old": None if self.old is None else self.old.state_dict(), "old_is_reference": self.old_is_reference}
+        """The old policy once refreshed and the reference cache (the reference itself is rebuilt from
+        its checkpoint at setup). The cache is kept because refilling it would compute its rows in
+        other batches, which moves float32 outputs by an ulp: a resumed run would not be bit-identical."""
+        return {"old": None if self.old is None else self.old.state_dict(), "old_is_reference": self.old_is_reference,
+                "cache": None if self.cache is None else {"values": self.cache.values, "filled": self.cache.filled}}
 
     def load_state_dict(self, state: dict[str, Any], detector: nn.Module) -> None:
         self.old_is_reference = state["old_is_reference"]
@@ -149,6 +152,9 @@ class GRPO(Method):
             if self.old is None:
                 self.old = _frozen_copy(detector)
             self.old.load_state_dict(state["old"])
+        if self.cache is not None and state["cache"] is not None:
+            self.cache.values.copy_(state["cache"]["values"])
+            self.cache.filled.copy_(state["cache"]["filled"])
 
     def _log_probs(self, module: nn.Module, batch: Batch) -> torch.Tensor:
         return F.log_softmax(module.suffix(batch.inputs, batch.lengths).logits.float(), dim=1)
