@@ -18,7 +18,7 @@ def src(*modules):
 CORPUS_CODE = src("data/embedded.py", "data/attacks.py", "data/channels.py", "data/prompts.py",
                   "data/audio_io.py", "data/manifest.py", "seeding.py")
 SEGMENT_CODE = src("data/segment.py", "data/segment_stage.py", "data/store.py", "data/audio_io.py",
-                   "data/manifest.py", "seeding.py")
+                   "data/manifest.py", "data/bad_files.py", "seeding.py")
 
 
 def dataset_spec(wildcards):

@@ -8,16 +8,21 @@ import csv
 REAL_CORPUS = config["corpus"]["kind"] == "real"
 
 
+def domain_setting(domain, key, default=None):
+    """A domain's setting, falling back to the corpus-wide one."""
+    return config["corpus"]["domains"][domain].get(key, config["corpus"].get(key, default))
+
+
 if REAL_CORPUS:
 
     REAL_DOMAINS = config["corpus"]["domains"]
     # every loader module counts (a glob, so a new loader cannot be left out of the list)
-    IMPORT_CODE = src("data/real_corpus.py", "data/audio_io.py", "data/manifest.py") + sorted(
+    IMPORT_CODE = src("data/real_corpus.py", "data/audio_io.py", "data/manifest.py", "data/bad_files.py") + sorted(
         str(module) for module in (SRC / "data" / "corpora").glob("*.py"))
 
     def real_domain_setting(key, default=None):
         """A domain's setting, falling back to the corpus-wide one (a params: lookup)."""
-        return lambda wc: REAL_DOMAINS[wc.domain].get(key, config["corpus"].get(key, default))
+        return lambda wc: domain_setting(wc.domain, key, default)
 
     rule import_domain:
         """A downloaded corpus as a domain: data/corpus/<domain>/{manifest.csv, skipped.csv, import.json}
@@ -86,15 +91,19 @@ def segment_audio_hours(wildcards, input):
 rule segment:
     """One dataset x segmentation: chunks of its corpus part, written to an HDF5 store. The store is
     written from memory (16 kHz float32: 230 MB per hour of audio), so memory and time are requested
-    from the part's duration in the manifest (a real In-the-Wild store is about 38 h)."""
+    from the part's duration in the manifest (a real In-the-Wild store is about 38 h). A clip that cannot
+    be decoded follows corpus.on_bad_file (a domain may override it): stop, or leave it out; every clip
+    that gave no segment is listed in <store>.skipped.csv."""
     input:
         corpus=dataset_corpus,
         code=SEGMENT_CODE + src("data/corpora/media.py"),
     output:
         store=f"{DATA}/stores/{{dataset}}.h5",
+        skipped=f"{DATA}/stores/{{dataset}}.skipped.csv",
     params:
         spec=dataset_spec,
         seed=config["corpus"]["seed"],
+        on_bad_file=lambda wc: domain_setting(config["datasets"][wc.dataset]["domain"], "on_bad_file", "error"),
     log:
         "logs/stores/{dataset}.log",
     threads: 1

@@ -59,5 +59,6 @@ def test_tiny_data_stages_build_then_nothing_to_do_then_one_segmentation_reruns(
     overlay.write_text("datasets:\n  dfe24_4s: {max_seconds: 5}\n")
     dry = snakemake(tmp_path, "-n", *targets, *tiny, str(overlay)).stdout
     assert job_counts(dry) == {"segment": 1}
-    assert re.findall(r"^\s+output: (\S+)$", dry, re.MULTILINE) == ["data/stores/dfe24_4s.h5"]
+    assert re.findall(r"^\s+output: (.+)$", dry, re.MULTILINE) == \
+        ["data/stores/dfe24_4s.h5, data/stores/dfe24_4s.skipped.csv"]   # the store and its skip report
     shutil.rmtree(tmp_path / ".snakemake", ignore_errors=True)

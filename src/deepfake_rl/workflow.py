@@ -32,7 +32,8 @@ def _segment(job: Any) -> None:
     spec = dict(job.params.spec)
     segment_corpus(Path(job.input.corpus) / "manifest.csv", job.output.store, proportion=spec["proportion"],
                    max_seconds=spec.get("max_seconds"), random_seconds=spec.get("random_seconds"),
-                   min_seconds=spec.get("min_seconds", 0.0), seed=job.params.seed, dataset=job.wildcards.dataset)
+                   min_seconds=spec.get("min_seconds", 0.0), seed=job.params.seed, dataset=job.wildcards.dataset,
+                   on_bad_file=job.params.on_bad_file, skipped_path=job.output.skipped)
 
 
 def _pretrain(job: Any) -> None:

@@ -28,8 +28,8 @@ from typing import Any
 import pandas as pd
 
 from deepfake_rl.data.audio_io import AudioError, load_audio
-from deepfake_rl.data.corpora import LOADERS, CorpusError, Skipped, get_loader, load_corpus
-from deepfake_rl.data.corpora.common import check_policy
+from deepfake_rl.data.bad_files import SKIP_ADVICE, Skipped, check_policy, skipped_file, write_skip_report
+from deepfake_rl.data.corpora import LOADERS, CorpusError, get_loader, load_corpus
 from deepfake_rl.data.manifest import MANIFEST_NAME, write_manifest
 from deepfake_rl.io_utils import atomic_path
 
@@ -85,14 +85,14 @@ def option_errors(loader: str, options: dict[str, Any], key: str) -> list[str]:
     return errors
 
 
-def _decode_check(root: Path, manifest: pd.DataFrame, threads: int) -> list[tuple[int, str]]:
-    """(row position, reason) of every file the segmentation could not use."""
-    def check(item: tuple[int, str]) -> tuple[int, str] | None:
+def _decode_check(root: Path, manifest: pd.DataFrame, threads: int) -> list[tuple[int, Skipped]]:
+    """(row position, report entry) of every file the segmentation could not use."""
+    def check(item: tuple[int, str]) -> tuple[int, Skipped] | None:
         position, relative = item
         try:
             load_audio(root / relative)
         except AudioError as error:
-            return position, str(error).removeprefix(f"{root / relative}: ")
+            return position, skipped_file(root / relative, error)
         return None
 
     items = list(enumerate(manifest["Path"]))
@@ -116,12 +116,12 @@ def import_domain(loader: str, root: str | Path, output_dir: str | Path, *, opti
     if verify == "decode":
         failures = _decode_check(resolved, manifest, threads)
         if failures and on_bad_file == "error":
-            listing = "; ".join(f"{resolved / manifest['Path'].iloc[p]}: {reason}" for p, reason in failures[:5])
+            listing = "; ".join(f"{item.entry}: {item.reason}" for _, item in failures[:5])
             raise CorpusError(f"{resolved}: {len(failures)} file(s) cannot be decoded for segmentation: {listing}"
                               + (" ..." if len(failures) > 5 else "")
-                              + " (set corpus.on_bad_file: skip to leave them out and list them in skipped.csv)")
-        for position, reason in failures:
-            skipped.append(Skipped(str(resolved / manifest["Path"].iloc[position]), f"decode check: {reason}"))
+                              + f" ({SKIP_ADVICE.format(report=SKIPPED_NAME)})")
+        for _, item in failures:
+            skipped.append(Skipped(item.entry, f"decode check: {item.reason}"))
         manifest = manifest.drop(index=[position for position, _ in failures]).reset_index(drop=True)
         if manifest.empty:
             raise CorpusError(f"{resolved}: no file of {loader!r} passed the decode check")
@@ -134,9 +134,7 @@ def import_domain(loader: str, root: str | Path, output_dir: str | Path, *, opti
         link.unlink()
     os.symlink(resolved, link, target_is_directory=True)
     write_manifest(manifest, output_dir / MANIFEST_NAME)
-    with atomic_path(output_dir / SKIPPED_NAME) as temporary:
-        pd.DataFrame([(item.entry, item.reason) for item in skipped], columns=["entry", "reason"]).to_csv(
-            temporary, index=False)
+    write_skip_report(output_dir / SKIPPED_NAME, skipped)
     counts = manifest.groupby(["Proportion", "Label"]).size()
     record = {"loader": loader, "root": str(root), "resolved_root": str(resolved),
               "options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()},

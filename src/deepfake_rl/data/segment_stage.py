@@ -1,4 +1,11 @@
-"""The segmentation stage: one part of a corpus manifest -> one HDF5 waveform store."""
+"""The segmentation stage: one part of a corpus manifest -> one HDF5 waveform store, plus its skip report.
+
+Every clip is decoded here (16 kHz mono, checked by `load_audio`). A clip that cannot be used
+follows the bad-file policy (deepfake_rl.data.bad_files): `error` stops the job naming the manifest
+line and the file, `skip` leaves it out. The report `<store>.skipped.csv` lists every clip that gave
+no segment and why: bad files under `skip`, and clips too short for the segmentation protocol
+(e.g. below DEEP-VOICE's 1.5 s minimum) under either policy. Nothing is ever substituted.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from deepfake_rl.data.audio_io import SAMPLE_RATE, load_audio
+from deepfake_rl.data.audio_io import SAMPLE_RATE, AudioError, load_audio
+from deepfake_rl.data.bad_files import SKIP_ADVICE, Skipped, check_policy, skip_summary, skipped_file, write_skip_report
 from deepfake_rl.data.manifest import label_index, read_manifest
 from deepfake_rl.data.segment import fixed_bounds, random_bounds
 from deepfake_rl.data.store import Segment, write_store
@@ -20,26 +28,47 @@ def _seconds_to_samples(seconds: float | None) -> int | None:
     return None if seconds is None else max(1, int(round(seconds * SAMPLE_RATE)))
 
 
+def skip_report_path(store: str | Path) -> Path:
+    """Where the skip report of a store goes: next to it, `<store stem>.skipped.csv`."""
+    store = Path(store)
+    return store.with_name(f"{store.stem}.skipped.csv")
+
+
 def segment_corpus(manifest_path: str | Path, output: str | Path, *, proportion: str,
                    max_seconds: float | None = None, random_seconds: list[float] | None = None,
-                   min_seconds: float = 0.0, seed: int = 0, dataset: str = "") -> int:
-    """Read the clips of one Proportion, cut them, write the store; return the segment count."""
+                   min_seconds: float = 0.0, seed: int = 0, dataset: str = "", on_bad_file: str = "error",
+                   skipped_path: str | Path | None = None) -> int:
+    """Read the clips of one Proportion, cut them, write the store and its skip report (default
+    `skip_report_path(output)`); return the segment count."""
+    policy = check_policy(on_bad_file)
     manifest_path = Path(manifest_path)
+    report = Path(skipped_path) if skipped_path is not None else skip_report_path(output)
     manifest = read_manifest(manifest_path)
     part = manifest[manifest["Proportion"] == proportion]
     if part.empty:
         raise ValueError(f"{manifest_path}: no clips with Proportion {proportion!r} for dataset {dataset!r}")
     min_samples = max(1, _seconds_to_samples(min_seconds) or 1)
     segments: list[Segment] = []
-    for row in tqdm(part.itertuples(index=False), total=len(part), desc=f"segment {dataset}", unit="clip"):
-        wave = load_audio(manifest_path.parent / row.Path)
+    skipped: list[Skipped] = []
+    for row in tqdm(part.itertuples(), total=len(part), desc=f"segment {dataset}", unit="clip"):
+        where, path = f"{manifest_path}:{row.Index + 2}", manifest_path.parent / row.Path  # header is line 1
+        try:
+            wave = load_audio(path)
+        except AudioError as error:
+            if policy == "error":
+                raise AudioError(f"{where}: {error}; {SKIP_ADVICE.format(report=report)}") from None
+            skipped.append(skipped_file(path, error, where))
+            continue
         if random_seconds is not None:
             low, high = (_seconds_to_samples(s) for s in random_seconds)
             bounds = random_bounds(len(wave), low, high, rng_for(seed, dataset, row.ID))
         else:
             bounds = fixed_bounds(len(wave), _seconds_to_samples(max_seconds), min_samples)
         if not bounds:
-            log.warning("%s: clip %s (%.2f s) yields no segment", manifest_path, row.ID, len(wave) / SAMPLE_RATE)
+            shortest = (random_seconds or [min_seconds])[0]
+            skipped.append(Skipped(f"{where}: {path}", f"{len(wave) / SAMPLE_RATE:.3f} s is shorter than the "
+                                   f"segmentation's minimum of {shortest:g} s: no segment"))
+            continue
         single = len(bounds) == 1
         for number, (start, end) in enumerate(bounds):
             segments.append(Segment(
@@ -47,8 +76,19 @@ def segment_corpus(manifest_path: str | Path, output: str | Path, *, proportion:
                 source_id=row.ID, label=label_index(row.Label), attack=row.Attack, speaker=row.Speaker,
                 language=row.Language, start=start / SAMPLE_RATE))
     if not segments:
-        raise ValueError(f"{manifest_path}: dataset {dataset!r} has no segments")
+        raise ValueError(f"{manifest_path}: dataset {dataset!r} has no segments{skip_summary(skipped)}")
+    labels = {segment.label for segment in segments}
+    if len(labels) == 1:
+        log.warning("%s: dataset %r holds %s clips only: its EER is undefined (NaN in the tables, with a note)",
+                    manifest_path, dataset, "real" if labels == {1} else "fake")
     attrs = {"dataset": dataset, "proportion": proportion, "max_seconds": max_seconds,
              "random_seconds": None if random_seconds is None else list(random_seconds),
-             "min_seconds": min_seconds, "seed": seed, "source_manifest": str(manifest_path)}
-    return write_store(output, segments, attrs)
+             "min_seconds": min_seconds, "seed": seed, "source_manifest": str(manifest_path),
+             "on_bad_file": policy, "n_skipped": len(skipped)}
+    count = write_store(output, segments, attrs)
+    write_skip_report(report, skipped)
+    for item in skipped:
+        log.warning("skipped %s: %s", item.entry, item.reason)
+    if skipped:
+        log.warning("%s: %d of %d clips gave no segment; listed in %s", dataset, len(skipped), len(part), report)
+    return count

@@ -48,6 +48,11 @@ class Segment:
 def write_store(path: str | Path, segments: Iterable[Segment], attrs: Mapping[str, Any]) -> int:
     """Write segments atomically (temp file, then rename); return how many were written."""
     segments = list(segments)
+    seen: set[str] = set()
+    for segment in segments:   # scores and embeddings are keyed by id: a repeat would merge two clips
+        if segment.id in seen:
+            raise ValueError(f"{path}: duplicate segment id {segment.id!r} (source clip {segment.source_id!r})")
+        seen.add(segment.id)
     string_type = h5py.string_dtype("utf-8")
     with atomic_path(path) as temporary, h5py.File(temporary, "w") as handle:
         waves = handle.create_dataset("waveforms", (len(segments),), dtype=h5py.vlen_dtype(np.float32))

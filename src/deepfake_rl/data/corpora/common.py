@@ -15,29 +15,19 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Literal
 
 import pandas as pd
 
 from deepfake_rl.data.audio_io import AudioError
+from deepfake_rl.data.bad_files import Skipped, check_policy, skip_summary, skipped_file
 from deepfake_rl.data.corpora.media import AUDIO_SUFFIXES, probe_audio
 from deepfake_rl.data.manifest import COLUMNS, validate_manifest
 
-BadFilePolicy = Literal["error", "skip"]
-POLICIES: tuple[str, ...] = ("error", "skip")
 _WINDOWS_ABSOLUTE = re.compile(r"^([A-Za-z]:|\\)")  # C:\x, C:x, \\server\x
 
 
 class CorpusError(ValueError):
     """The corpus is not laid out as expected; the message names the file (and line) at fault."""
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """An entry left out of the manifest: which one (path, protocol line) and why."""
-
-    entry: str
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -61,13 +51,6 @@ class LoadResult:
     manifest: pd.DataFrame
     root: Path
     skipped: list[Skipped] = field(default_factory=list)
-
-
-def check_policy(on_bad_file: str) -> BadFilePolicy:
-    """The bad-file policy, checked before any file is read."""
-    if on_bad_file not in POLICIES:
-        raise ValueError(f"on_bad_file {on_bad_file!r}: expected one of {list(POLICIES)}")
-    return on_bad_file  # type: ignore[return-value]
 
 
 def check_parts(parts: tuple[str, ...], allowed: Iterable[str]) -> tuple[str, ...]:
@@ -167,10 +150,10 @@ def build_manifest(root: Path, entries: Iterable[Entry], on_bad_file: str, corpu
                 raise AudioError(f"{path}: empty audio or no duration in the header ({info.duration:g} s)")
         except AudioError as error:
             # Protocol entries name their line; folder entries are their own source (path only once).
-            where = "" if entry.source == str(path) else f"{entry.source}: "
+            where = "" if entry.source == str(path) else entry.source
             if policy == "error":
-                raise CorpusError(f"{where}{error}") from None
-            skipped.append(Skipped(f"{where}{path}", str(error).removeprefix(f"{path}: ")))
+                raise CorpusError(f"{where}: {error}" if where else str(error)) from None
+            skipped.append(skipped_file(path, error, where))
             continue
         rows.append({"ID": entry.id, "Label": entry.label, "Duration": info.duration,
                      "SampleRate": info.sample_rate, "Path": entry.relative.as_posix(), "Attack": entry.attack,
@@ -178,7 +161,6 @@ def build_manifest(root: Path, entries: Iterable[Entry], on_bad_file: str, corpu
                      "AudioEncoding": info.encoding, "AudioBitSample": info.bits_per_sample,
                      "Language": entry.language})
     if not rows:
-        reasons = "; ".join(f"{item.entry}: {item.reason}" for item in skipped[:3])
-        raise CorpusError(f"{root}: {corpus} has no usable audio" + (f" (skipped: {reasons} ...)" if reasons else ""))
+        raise CorpusError(f"{root}: {corpus} has no usable audio{skip_summary(skipped)}")
     manifest = pd.DataFrame(rows, columns=list(COLUMNS))
     return LoadResult(manifest=validate_manifest(manifest, f"{corpus} manifest of {root}"), root=root, skipped=skipped)
