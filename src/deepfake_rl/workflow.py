@@ -65,7 +65,10 @@ def _finetune(job: Any) -> None:
     stages.finetune(wc.model, job.params.model, job.params.method, job.params.settings, int(wc.seed),
                     job.input.init, job.input.train, job.input.valid, job.output.checkpoint, job.output.log_csv,
                     device=job.params.device, desc=f"{wc.model} {wc.method} seed {wc.seed}",
-                    reference_checkpoint=job.input.get("reference"))
+                    reference_checkpoint=job.input.get("reference"),
+                    # read here, not a param: how often a job saves its resume state changes no output,
+                    # so changing it must not rerun finished jobs
+                    checkpoint_every=job.config.get("finetune", {}).get("checkpoint_every"))
 
 
 def _score(job: Any) -> None:
