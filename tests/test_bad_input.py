@@ -219,3 +219,20 @@ def test_a_one_class_test_set_gets_nan_and_a_note_never_a_number(tmp_path: Path)
     assert np.isnan(written["FoR"].iloc[0])                                     # an empty cell, not a number
     metrics = metrics_long([runs / "for.csv"], tmp_path / "metrics_long.csv")
     assert metrics[["eer", "min_dcf", "auc", "acc"]].isna().all(axis=None) and metrics["note"].iloc[0]
+
+
+def test_a_one_class_validation_set_stops_fine_tuning_before_training(tmp_path: Path) -> None:
+    """Without the check, the job would train `valid_every` steps and then fail inside the EER."""
+    from deepfake_rl import stages
+    from deepfake_rl.models import save_detector
+    from tests.test_training import labelled_store
+
+    fake_only = [Segment(SIGNAL, f"f{i}", f"f{i}", 0, "a", "s", "en", 0.0) for i in range(3)]
+    write_store(tmp_path / "valid.h5", fake_only, {})
+    labelled_store(tmp_path / "train.h5", 4, 0)
+    save_detector(Detector(ModelSpec.from_config("tiny", {"label": "Tiny", **TINY}), seed=0), tmp_path / "init.safetensors")
+    with pytest.raises(ValueError, match=r"valid\.h5: validation set with 0 real and 3 fake clips"):
+        stages.finetune("tiny", {"label": "Tiny", **TINY}, {"loss": "sft", "init": "posttrained", "lr": 1e-3},
+                        {"freeze": "none", "batch_size": 2}, 1, tmp_path / "init.safetensors", tmp_path / "train.h5",
+                        tmp_path / "valid.h5", tmp_path / "out" / "model.safetensors", tmp_path / "out" / "log.csv")
+    assert not (tmp_path / "out" / "model.safetensors").exists()

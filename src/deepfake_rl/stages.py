@@ -48,6 +48,16 @@ def open_inputs(path: str | Path) -> tuple[Dataset, bool]:
     return (FeatureDataset(path) if is_features else WaveformDataset(path)), is_features
 
 
+def require_both_classes(dataset: Dataset, path: str | Path) -> None:
+    """A validation set must hold real and fake clips: EER is undefined otherwise, and training would
+    only find out at its first validation, after the work of `valid_every` steps."""
+    labels = np.asarray(dataset.labels)
+    counts = {name: int((labels == value).sum()) for name, value in (("real", 1), ("fake", 0))}
+    if min(counts.values()) == 0:
+        raise ValueError(f"{path}: validation set with {counts['real']} real and {counts['fake']} fake clips; "
+                         "its EER is undefined: use a validation set with both classes")
+
+
 def initial_detector(spec: ModelSpec, init: str, checkpoint: str | Path, freeze: str, seed: int) -> Detector:
     """The starting point of fine-tuning: a pre-trained front end + new head (init `pretrained`), or a
     whole detector (the post-trained one, or another method's run for two-stage methods)."""
@@ -83,7 +93,9 @@ def posttrain(model_key: str, model_cfg: Mapping[str, Any], settings: Mapping[st
     resume = Path(output).with_name(RESUME_NAME)
     job = fingerprint(stage="posttrain", model=dict(model_cfg), settings=dict(settings), device=device,
                       inputs=[file_identity(path) for path in (pretrained, train_store, valid_store)])
-    result = train(detector, CrossEntropy(), WaveformDataset(train_store), WaveformDataset(valid_store),
+    valid_set = WaveformDataset(valid_store)
+    require_both_classes(valid_set, valid_store)
+    result = train(detector, CrossEntropy(), WaveformDataset(train_store), valid_set,
                    schedule, inputs_are_features=False, log_path=log_csv, desc=f"posttrain {model_key}",
                    resume_path=resume, fingerprint=job)
     save_detector(detector.cpu(), output, metadata={"best_valid_eer": result.best_eer, "best_step": result.best_step,
@@ -116,6 +128,7 @@ def finetune(model_key: str, model_cfg: Mapping[str, Any], method_cfg: Mapping[s
     detector = initial_detector(spec, method_cfg["init"], init_checkpoint, settings["freeze"], seed=seed)
     train_set, features = open_inputs(train_inputs)
     valid_set, _ = open_inputs(valid_inputs)
+    require_both_classes(valid_set, valid_inputs)
     for dataset in (train_set, valid_set):
         if isinstance(dataset, FeatureDataset):
             dataset.check_compatible(detector)
