@@ -89,9 +89,9 @@ def segment_audio_hours(wildcards, input):
 
 
 rule segment:
-    """One dataset x segmentation: chunks of its corpus part, written to an HDF5 store. The store is
-    written from memory (16 kHz float32: 230 MB per hour of audio), so memory and time are requested
-    from the part's duration in the manifest (a real In-the-Wild store is about 38 h). A clip that cannot
+    """One dataset x segmentation: chunks of its corpus part, streamed to an HDF5 store (memory of one
+    clip); run time is requested from the part's duration in the manifest (a real In-the-Wild store is
+    about 38 h, 9 GB of 16 kHz float32). A clip that cannot
     be decoded follows corpus.on_bad_file (a domain may override it): stop, or leave it out; every clip
     that gave no segment is listed in <store>.skipped.csv."""
     input:
@@ -108,7 +108,7 @@ rule segment:
         "logs/stores/{dataset}.log",
     threads: 1
     resources:
-        mem_mb=lambda wc, input: max(2000, int(1000 + 1.5 * 230 * segment_audio_hours(wc, input))),
+        mem_mb=2000,
         runtime=lambda wc, input: max(20, int(20 + 5 * segment_audio_hours(wc, input))),
     script:
         "scripts/run_stage.py"

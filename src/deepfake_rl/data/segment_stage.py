@@ -18,7 +18,7 @@ from deepfake_rl.data.audio_io import SAMPLE_RATE, AudioError, load_audio
 from deepfake_rl.data.bad_files import SKIP_ADVICE, Skipped, check_policy, skip_summary, skipped_file, write_skip_report
 from deepfake_rl.data.manifest import label_index, read_manifest
 from deepfake_rl.data.segment import fixed_bounds, random_bounds
-from deepfake_rl.data.store import Segment, write_store
+from deepfake_rl.data.store import Segment, StoreWriter
 from deepfake_rl.seeding import rng_for
 
 log = logging.getLogger(__name__)
@@ -48,47 +48,47 @@ def segment_corpus(manifest_path: str | Path, output: str | Path, *, proportion:
     if part.empty:
         raise ValueError(f"{manifest_path}: no clips with Proportion {proportion!r} for dataset {dataset!r}")
     min_samples = max(1, _seconds_to_samples(min_seconds) or 1)
-    segments: list[Segment] = []
     skipped: list[Skipped] = []
-    for row in tqdm(part.itertuples(), total=len(part), desc=f"segment {dataset}", unit="clip"):
-        where, path = f"{manifest_path}:{row.Index + 2}", manifest_path.parent / row.Path  # header is line 1
-        try:
-            wave = load_audio(path)
-        except AudioError as error:
-            if policy == "error":
-                raise AudioError(f"{where}: {error}; {SKIP_ADVICE.format(report=report)}") from None
-            skipped.append(skipped_file(path, error, where))
-            continue
-        if random_seconds is not None:
-            low, high = (_seconds_to_samples(s) for s in random_seconds)
-            bounds = random_bounds(len(wave), low, high, rng_for(seed, dataset, row.ID))
-        else:
-            bounds = fixed_bounds(len(wave), _seconds_to_samples(max_seconds), min_samples)
-        if not bounds:
-            shortest = (random_seconds or [min_seconds])[0]
-            skipped.append(Skipped(f"{where}: {path}", f"{len(wave) / SAMPLE_RATE:.3f} s is shorter than the "
-                                   f"segmentation's minimum of {shortest:g} s: no segment"))
-            continue
-        single = len(bounds) == 1
-        for number, (start, end) in enumerate(bounds):
-            segments.append(Segment(
-                waveform=wave[start:end], id=row.ID if single else f"{row.ID}_{number:03d}",
-                source_id=row.ID, label=label_index(row.Label), attack=row.Attack, speaker=row.Speaker,
-                language=row.Language, start=start / SAMPLE_RATE))
-    if not segments:
-        raise ValueError(f"{manifest_path}: dataset {dataset!r} has no segments{skip_summary(skipped)}")
-    labels = {segment.label for segment in segments}
-    if len(labels) == 1:
-        log.warning("%s: dataset %r holds %s clips only: its EER is undefined (NaN in the tables, with a note)",
-                    manifest_path, dataset, "real" if labels == {1} else "fake")
-    attrs = {"dataset": dataset, "proportion": proportion, "max_seconds": max_seconds,
-             "random_seconds": None if random_seconds is None else list(random_seconds),
-             "min_seconds": min_seconds, "seed": seed, "source_manifest": str(manifest_path),
-             "on_bad_file": policy, "n_skipped": len(skipped)}
-    count = write_store(output, segments, attrs)
+    labels: set[int] = set()
+    with StoreWriter(output) as store:    # streamed: memory of one clip, not of the dataset
+        for row in tqdm(part.itertuples(), total=len(part), desc=f"segment {dataset}", unit="clip"):
+            where, path = f"{manifest_path}:{row.Index + 2}", manifest_path.parent / row.Path  # header is line 1
+            try:
+                wave = load_audio(path)
+            except AudioError as error:
+                if policy == "error":
+                    raise AudioError(f"{where}: {error}; {SKIP_ADVICE.format(report=report)}") from None
+                skipped.append(skipped_file(path, error, where))
+                continue
+            if random_seconds is not None:
+                low, high = (_seconds_to_samples(s) for s in random_seconds)
+                bounds = random_bounds(len(wave), low, high, rng_for(seed, dataset, row.ID))
+            else:
+                bounds = fixed_bounds(len(wave), _seconds_to_samples(max_seconds), min_samples)
+            if not bounds:
+                shortest = (random_seconds or [min_seconds])[0]
+                skipped.append(Skipped(f"{where}: {path}", f"{len(wave) / SAMPLE_RATE:.3f} s is shorter than the "
+                                       f"segmentation's minimum of {shortest:g} s: no segment"))
+                continue
+            single = len(bounds) == 1
+            labels.add(label_index(row.Label))
+            for number, (start, end) in enumerate(bounds):
+                store.append(Segment(
+                    waveform=wave[start:end], id=row.ID if single else f"{row.ID}_{number:03d}",
+                    source_id=row.ID, label=label_index(row.Label), attack=row.Attack, speaker=row.Speaker,
+                    language=row.Language, start=start / SAMPLE_RATE))
+        if not store.count:
+            raise ValueError(f"{manifest_path}: dataset {dataset!r} has no segments{skip_summary(skipped)}")
+        if len(labels) == 1:
+            log.warning("%s: dataset %r holds %s clips only: its EER is undefined (NaN in the tables, with a note)",
+                        manifest_path, dataset, "real" if labels == {1} else "fake")
+        store.finish({"dataset": dataset, "proportion": proportion, "max_seconds": max_seconds,
+                      "random_seconds": None if random_seconds is None else list(random_seconds),
+                      "min_seconds": min_seconds, "seed": seed, "source_manifest": str(manifest_path),
+                      "on_bad_file": policy, "n_skipped": len(skipped)})
     write_skip_report(report, skipped)
     for item in skipped:
         log.warning("skipped %s: %s", item.entry, item.reason)
     if skipped:
         log.warning("%s: %d of %d clips gave no segment; listed in %s", dataset, len(skipped), len(part), report)
-    return count
+    return store.count
