@@ -61,7 +61,8 @@ ON_GPU = str(config.get("device", "cpu")).startswith("cuda")
 GPU = 1 if ON_GPU else 0  # declared by GPU rules, so `--resources gpu=N` caps concurrent GPU jobs
 
 MODEL_CODE = src("models/spec.py", "models/detector.py", "models/checkpoint.py", "data/dataset.py")
-TRAIN_CODE = src("train/loop.py", "scoring.py", "metrics.py", "methods/base.py", "methods/__init__.py")
+TRAIN_CODE = src("train/loop.py", "train/resume.py", "data/batching.py", "data/rawboost.py", "scoring.py",
+                 "metrics.py", "methods/base.py", "methods/__init__.py")
 STAGE_CODE = src("stages.py")  # workflow.py (argument plumbing only) is deliberately not tracked
 
 
