@@ -3,12 +3,21 @@ built, a second run has nothing to do, and edits rerun exactly the jobs they sho
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
+from deepfake_rl.models import load_detector
+from tests.conftest import TINY_CONFIGS, copy_repository, snakemake_runner
 from tests.test_workflow import job_counts
 
 pytestmark = pytest.mark.slow  # the shared `tiny_run` (one run per session) is in tests/conftest.py
@@ -126,3 +135,40 @@ def test_snakemake_report_is_one_self_contained_html_file(tiny_run):
     assert html.lstrip().lower().startswith("<!doctype html") or "<html" in html[:2000].lower()
     for caption_word in ("Table 1", "Wasserstein", "hard"):     # captions from report/*.rst made it in
         assert caption_word in html
+
+
+def test_a_fine_tuning_job_killed_with_snakemake_resumes_on_the_rerun(tiny_run, tmp_path):
+    """Issue 10 item 2 through Snakemake: the whole process group (Snakemake and its job) dies by
+    SIGKILL, as when a node fails, after the job's first periodic resume state; after `--unlock` the
+    same command reruns the incomplete job, which continues from that state and ends with the weights
+    of a run that was never interrupted."""
+    repo, _ = tiny_run
+    copy = copy_repository(tmp_path / "repo")
+    for folder in ("data", "results", ".snakemake/metadata"):
+        shutil.copytree(repo / folder, copy / folder, symlinks=True, dirs_exist_ok=True)
+    snakemake = snakemake_runner(copy)
+    extra = overlay(copy, "long.yaml", "methods:\n  sft: {epochs: 40}\nfinetune: {checkpoint_every: 1}\n")
+    run_dir = copy / "results" / "runs" / "mms_300m" / "sft" / "seed1"
+    target = str((run_dir / "model.safetensors").relative_to(copy))
+    command = [sys.executable, "-m", "snakemake", target, "--cores", "1", "--configfile", *TINY_CONFIGS, extra]
+    env = {**os.environ, "PYTHONPATH": str(copy / "src")}
+    process = subprocess.Popen(command, cwd=copy, env=env, start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not (run_dir / "resume.pt").exists():
+        assert process.poll() is None and time.monotonic() < deadline, "the job ended before its first state"
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (run_dir / "model.safetensors").exists()
+    snakemake("--unlock", target, overlays=(extra,))
+    output = snakemake(target, "--cores", "1", "--rerun-incomplete", overlays=(extra,))
+    assert "resuming" in (copy / "logs" / "runs" / "mms_300m" / "sft" / "seed1" / "finetune.log").read_text(), output
+    resumed = load_detector(run_dir / "model.safetensors")
+    assert not (run_dir / "resume.pt").exists()
+    (run_dir / "model.safetensors").unlink()
+    snakemake(target, "--cores", "1", overlays=(extra,))
+    uninterrupted = load_detector(run_dir / "model.safetensors")
+    for key, value in uninterrupted.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[key]), key
+
