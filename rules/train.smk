@@ -26,7 +26,7 @@ rule finetune:
     wildcard_constraints:
         seed=r"\d+",
         method=method_pattern(True),
-    threads: 1
+    threads: 1 + config["finetune"].get("loader_workers", 0)   # the training process + its data workers
     resources:
         gpu=GPU,
         mem_mb=3000,

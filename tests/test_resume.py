@@ -25,7 +25,7 @@ from deepfake_rl.data.rawboost import RawBoostSettings
 from deepfake_rl.methods import build_method
 from deepfake_rl.methods.base import Batch, Method
 from deepfake_rl.models import Detector, ModelSpec, load_detector, save_detector
-from deepfake_rl.train.loop import TrainSettings, train
+from deepfake_rl.train.loop import TrainingView, TrainSettings, train
 from deepfake_rl.train.resume import TrainingInterrupted, fingerprint, load_state, save_state
 from tests.test_models import TINY
 from tests.test_training import labelled_store
@@ -136,6 +136,23 @@ def test_gpu_path_options_train_and_resume(tmp_path, stores):
     with pytest.raises(TrainingInterrupted):
         run(stores, Failing(build_method("sft"), 5, "sigterm"), settings, tmp_path / "log.csv", tmp_path / "r.pt")
     assert_same_run(reference, run(stores, build_method("sft"), settings, tmp_path / "log.csv", tmp_path / "r.pt"))
+
+
+def test_data_loader_workers_give_the_same_run_for_any_count_and_resume(tmp_path, stores):
+    """With workers, each item's crop and RawBoost draws come from (seed, epoch, position): 1 and 2
+    workers train identically, and a run stopped mid-epoch resumes to the same weights."""
+    settings = TrainSettings(**{**vars(SETTINGS), "augment": RawBoostSettings(), "checkpoint_every": 2})
+    one = run(stores, build_method("sft"), TrainSettings(**{**vars(settings), "workers": 1}), tmp_path / "one.csv")
+    two_workers = TrainSettings(**{**vars(settings), "workers": 2})
+    assert_same_run(one, run(stores, build_method("sft"), two_workers, tmp_path / "two.csv"))
+    with pytest.raises(TrainingInterrupted):
+        run(stores, Failing(build_method("sft"), 3, "sigterm"), two_workers, tmp_path / "log.csv", tmp_path / "r.pt")
+    assert_same_run(one, run(stores, build_method("sft"), two_workers, tmp_path / "log.csv", tmp_path / "r.pt"))
+    view = TrainingView(stores[0], crop=4000, seed=5, augment=RawBoostSettings(), per_item=True)
+    first = view[0][0]
+    assert torch.equal(first, view[0][0])                   # the same item in the same epoch: the same draws
+    view.epoch = 1
+    assert not torch.equal(first, view[0][0])               # a new epoch: new crop and noise
 
 
 def test_rawboost_on_cached_features_is_refused(stores):

@@ -138,7 +138,8 @@ def finetune(model_key: str, model_cfg: Mapping[str, Any], method_cfg: Mapping[s
         seed=seed, device=device, crop=frames_for(settings.get("crop_seconds"), spec, features),
         precision=settings.get("precision", "fp32"),
         max_batch_items=frames_for(settings.get("max_batch_seconds"), spec, features),
-        augment=RawBoostSettings() if settings.get("rawboost") else None, checkpoint_every=checkpoint_every)
+        augment=RawBoostSettings() if settings.get("rawboost") else None, checkpoint_every=checkpoint_every,
+        workers=settings.get("loader_workers", 0))
     reference = None if reference_checkpoint is None else load_detector(reference_checkpoint, freeze=settings["freeze"])
     method = build_method(method_cfg["loss"], {k: v for k, v in method_cfg.items() if k not in NOT_LOSS_KEYS},
                           reference=reference)

@@ -58,6 +58,7 @@ class TrainSettings:
     max_batch_items: int | None = None  # dynamic batches: padded items (samples/frames) per batch
     augment: Any = None                # RawBoostSettings: augmentation of training waveforms, or None
     checkpoint_every: int | None = None  # steps between resume states (with a resume path)
+    workers: int = 0                   # DataLoader worker processes (crops and RawBoost off the main process)
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -75,11 +76,17 @@ class TrainResult:
 
 class TrainingView(Dataset):
     """Training items: cropped to `crop` at a seeded random offset when longer, then RawBoost-augmented
-    when `augment` is set. One seeded numpy Generator drives both, so the loop can save it at an epoch
-    start and replay the epoch's draws exactly on resume."""
+    when `augment` is set.
 
-    def __init__(self, dataset: Dataset, crop: int | None, seed: int, augment: Any = None) -> None:
-        self.dataset, self.crop, self.augment = dataset, crop, augment
+    Without worker processes one seeded numpy Generator drives both, item after item, so the loop can
+    save it at an epoch start and replay the epoch's draws exactly on resume. With workers
+    (`per_item=True`) each item's draws come from a Generator seeded by (seed, epoch, position):
+    the same whatever the number of workers or the order they finish in, and nothing to save."""
+
+    def __init__(self, dataset: Dataset, crop: int | None, seed: int, augment: Any = None,
+                 per_item: bool = False) -> None:
+        self.dataset, self.crop, self.augment, self.per_item = dataset, crop, augment, per_item
+        self.seed, self.epoch = seed, 0
         self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:
@@ -87,13 +94,14 @@ class TrainingView(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
         item, label, position = self.dataset[index]
+        rng = np.random.default_rng([self.seed, self.epoch, index]) if self.per_item else self.rng
         if self.crop is not None and len(item) > self.crop:
-            offset = int(self.rng.integers(0, len(item) - self.crop + 1))
+            offset = int(rng.integers(0, len(item) - self.crop + 1))
             item = item[offset:offset + self.crop]
         if self.augment is not None:
             from deepfake_rl.data.rawboost import rawboost
 
-            item = torch.from_numpy(rawboost(item.numpy(), self.augment, self.rng))
+            item = torch.from_numpy(rawboost(item.numpy(), self.augment, rng))
         return item, label, position
 
     def lengths(self) -> np.ndarray | None:
@@ -159,18 +167,19 @@ def optimiser_step(method: Method, detector: nn.Module, batch: Batch, optimiser:
 
 def _loader(view: TrainingView, settings: TrainSettings, generator: torch.Generator, device: torch.device
             ) -> DataLoader:
-    """Shuffled batches of `batch_size` items, or of at most `max_batch_items` padded items."""
-    pin = device.type == "cuda"
+    """Shuffled batches of `batch_size` items, or of at most `max_batch_items` padded items; loaded
+    by `workers` processes (each opens the HDF5 file itself) into pinned memory on CUDA."""
+    common = {"collate_fn": collate_padded, "pin_memory": device.type == "cuda", "num_workers": settings.workers}
     if settings.max_batch_items is None:
-        return DataLoader(view, batch_size=settings.batch_size, shuffle=True, collate_fn=collate_padded,
-                          drop_last=len(view) > settings.batch_size, generator=generator, pin_memory=pin)
+        return DataLoader(view, batch_size=settings.batch_size, shuffle=True, generator=generator,
+                          drop_last=len(view) > settings.batch_size, **common)
     from deepfake_rl.data.batching import DurationBatchSampler
 
     lengths = view.lengths()
     if lengths is None:
         raise ValueError("max_batch_items needs a dataset that knows its items' lengths")
-    sampler = DurationBatchSampler(lengths, settings.max_batch_items, generator=generator)
-    return DataLoader(view, batch_sampler=sampler, collate_fn=collate_padded, pin_memory=pin)
+    return DataLoader(view, batch_sampler=DurationBatchSampler(lengths, settings.max_batch_items, generator=generator),
+                      **common)
 
 
 def train(detector: nn.Module, method: Method, train_set: Dataset, valid_set: Dataset, settings: TrainSettings,
@@ -192,7 +201,7 @@ def train(detector: nn.Module, method: Method, train_set: Dataset, valid_set: Da
     parameters = [p for p in detector.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(parameters, lr=settings.lr, weight_decay=settings.weight_decay,
                                   eps=settings.adam_eps)
-    view = TrainingView(train_set, settings.crop, settings.seed, settings.augment)
+    view = TrainingView(train_set, settings.crop, settings.seed, settings.augment, per_item=settings.workers > 0)
     repeatable = view.repeatable()
     repeatable = None if repeatable is None else torch.from_numpy(repeatable)
     generator = torch.Generator().manual_seed(settings.seed)
@@ -248,7 +257,7 @@ def train(detector: nn.Module, method: Method, train_set: Dataset, valid_set: Da
             else:
                 skip = 0
             epoch_start = {"loader": generator.get_state(), "view": view.rng_state()}
-            epoch_step = 0
+            epoch_step, view.epoch = 0, epoch     # workers copy the view when the epoch's iterator starts
             for raw in loader:
                 if epoch_step < skip:
                     epoch_step += 1
