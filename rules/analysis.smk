@@ -21,6 +21,8 @@ rule metrics:
     log:
         "logs/analysis/metrics.log",
     localrule: True
+    conda:
+        CONDA_ENV
     script:
         "scripts/run_stage.py"
 
@@ -39,6 +41,8 @@ rule uncertainty:
     log:
         "logs/analysis/uncertainty.log",
     localrule: True
+    conda:
+        CONDA_ENV
     script:
         "scripts/run_stage.py"
 
@@ -57,6 +61,8 @@ rule drift:
     log:
         "logs/analysis/drift.log",
     localrule: True
+    conda:
+        CONDA_ENV
     script:
         "scripts/run_stage.py"
 
@@ -78,6 +84,8 @@ rule drift_figure:
     wildcard_constraints:
         profile="|".join(config.get("drift", {}).get("figures", {})) or "(?!)",
     localrule: True
+    conda:
+        CONDA_ENV
     script:
         "scripts/run_stage.py"
 
@@ -92,6 +100,8 @@ rule table1_heatmap:
     log:
         "logs/analysis/table1_heatmap.log",
     localrule: True
+    conda:
+        CONDA_ENV
     script:
         "scripts/run_stage.py"
 
@@ -118,6 +128,8 @@ rule table2:
     log:
         "logs/analysis/table2.log",
     localrule: True
+    conda:
+        CONDA_ENV
     script:
         "scripts/run_stage.py"
 
@@ -142,5 +154,7 @@ rule hard_samples:
     log:
         "logs/analysis/hard_samples.log",
     localrule: True
+    conda:
+        CONDA_ENV
     script:
         "scripts/run_stage.py"

@@ -60,6 +60,9 @@ RUNS = "results/runs"
 ON_GPU = str(config.get("device", "cpu")).startswith("cuda")
 GPU = 1 if ON_GPU else 0  # declared by GPU rules, so `--resources gpu=N` caps concurrent GPU jobs
 
+# the software of every job for `--sdm conda` users (relative to rules/); ignored without --sdm conda
+CONDA_ENV = "../envs/deepfake-rl.yaml"
+
 MODEL_CODE = src("models/spec.py", "models/detector.py", "models/checkpoint.py", "data/dataset.py")
 TRAIN_CODE = src("train/loop.py", "train/resume.py", "data/batching.py", "data/rawboost.py", "scoring.py",
                  "metrics.py", "methods/base.py", "methods/__init__.py")

@@ -50,6 +50,8 @@ if REAL_CORPUS:
         resources:
             mem_mb=4000,
             runtime=360,
+        conda:
+            CONDA_ENV
         script:
             "scripts/run_stage.py"
 
@@ -73,6 +75,8 @@ else:
         resources:
             mem_mb=2000,
             runtime=30,
+        conda:
+            CONDA_ENV
         script:
             "scripts/run_stage.py"
 
@@ -110,6 +114,8 @@ rule segment:
     resources:
         mem_mb=2000,
         runtime=lambda wc, input: max(20, int(20 + 5 * segment_audio_hours(wc, input))),
+    conda:
+        CONDA_ENV
     script:
         "scripts/run_stage.py"
 

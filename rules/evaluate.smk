@@ -31,6 +31,8 @@ rule score:
         gpu=GPU,
         mem_mb=2000,
         runtime=30,
+    conda:
+        CONDA_ENV
     script:
         "scripts/run_stage.py"
 
@@ -58,5 +60,7 @@ rule table1:
     log:
         "logs/table1.log",
     localrule: True
+    conda:
+        CONDA_ENV
     script:
         "scripts/run_stage.py"

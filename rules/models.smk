@@ -57,6 +57,8 @@ rule import_checkpoint:
     resources:
         mem_mb=import_mem_mb,
         runtime=60,
+    conda:
+        CONDA_ENV
     script:
         "scripts/run_stage.py"
 
@@ -83,6 +85,8 @@ rule pretrain:
         gpu=GPU,
         mem_mb=4000,
         runtime=60,
+    conda:
+        CONDA_ENV
     script:
         "scripts/run_stage.py"
 
@@ -112,6 +116,8 @@ rule posttrain:
         gpu=GPU,
         mem_mb=4000,
         runtime=60,
+    conda:
+        CONDA_ENV
     script:
         "scripts/run_stage.py"
 
@@ -143,6 +149,8 @@ rule feature_cache:
         gpu=GPU,
         mem_mb=3000,
         runtime=30,
+    conda:
+        CONDA_ENV
     script:
         "scripts/run_stage.py"
 
@@ -168,5 +176,7 @@ rule feature_cache_tests:
         gpu=GPU,
         mem_mb=3000,
         runtime=60,
+    conda:
+        CONDA_ENV
     script:
         "scripts/run_stage.py"

@@ -31,5 +31,7 @@ rule finetune:
         gpu=GPU,
         mem_mb=3000,
         runtime=120,
+    conda:
+        CONDA_ENV
     script:
         "scripts/run_stage.py"
