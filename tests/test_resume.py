@@ -19,14 +19,13 @@ import pytest
 import torch
 from torch import nn
 
-from deepfake_rl import stages
 from deepfake_rl.data.dataset import WaveformDataset
 from deepfake_rl.data.rawboost import RawBoostSettings
 from deepfake_rl.methods import build_method
 from deepfake_rl.methods.base import Batch, Method
 from deepfake_rl.models import Detector, ModelSpec, load_detector, save_detector
 from deepfake_rl.train.loop import TrainingView, TrainSettings, train
-from deepfake_rl.train.resume import TrainingInterrupted, fingerprint, load_state, save_state
+from deepfake_rl.train.resume import RESUME_NAME, TrainingInterrupted, fingerprint, load_state, save_state
 from tests.test_models import TINY
 from tests.test_training import labelled_store
 
@@ -188,19 +187,19 @@ def test_finetune_job_killed_by_sigterm_resumes_in_a_new_process(tmp_path):
     killed, whole = tmp_path / "killed", tmp_path / "whole"
     process = finetune_process(tmp_path, killed, checkpoint_every=5)
     deadline = time.monotonic() + 120
-    while not (killed / stages.RESUME_NAME).exists():
+    while not (killed / RESUME_NAME).exists():
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()
         time.sleep(0.05)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode != 0 and "rerun the job to resume" in stderr
     assert not (killed / "model.safetensors").exists()
-    stopped_at = torch.load(killed / stages.RESUME_NAME, weights_only=True)["step"]
+    stopped_at = torch.load(killed / RESUME_NAME, weights_only=True)["step"]
     assert 0 < stopped_at < 80
     for out in (killed, whole):       # the rerun of the killed job, and a run never interrupted
         process = finetune_process(tmp_path, out, checkpoint_every=5)
         assert process.wait(timeout=300) == 0, process.communicate()
-    assert not (killed / stages.RESUME_NAME).exists()
+    assert not (killed / RESUME_NAME).exists()
     resumed, uninterrupted = load_detector(killed / "model.safetensors"), load_detector(whole / "model.safetensors")
     for key, value in uninterrupted.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[key]), key

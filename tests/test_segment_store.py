@@ -135,16 +135,16 @@ def test_atomic_outputs_appear_whole_with_the_usual_permissions(tmp_path):
 
 
 def test_a_store_streamed_then_failing_leaves_nothing_behind(tmp_path):
-    """StoreWriter writes waveforms as they come (memory of one clip); an error before the end removes
+    """open_store writes waveforms as they come (memory of one clip); an error before the end removes
     the temporary file, so no partial store that looks valid is ever left."""
-    from deepfake_rl.data.store import Segment, StoreWriter, read_store_manifest
+    from deepfake_rl.data.store import Segment, open_store, read_store_manifest
 
     segment = Segment(np.ones(800, dtype=np.float32), "a", "a", 1, "-", "s", "en", 0.0)
-    with pytest.raises(RuntimeError), StoreWriter(tmp_path / "store.h5") as writer:
+    with pytest.raises(RuntimeError), open_store(tmp_path / "store.h5") as writer:
         writer.append(segment)
         raise RuntimeError("killed mid-write")
     assert list(tmp_path.iterdir()) == []
-    with StoreWriter(tmp_path / "store.h5") as writer:
+    with open_store(tmp_path / "store.h5") as writer:
         writer.append(segment)
         writer.append(Segment(np.zeros(400, dtype=np.float32), "b", "b", 0, "x", "s", "en", 0.5))
         writer.finish({"dataset": "d"})

@@ -24,9 +24,7 @@ from deepfake_rl.models.pretrain import build_pretraining_model, pretrain_fronte
 from deepfake_rl.models.spec import ModelSpec
 from deepfake_rl.scoring import score_dataset
 from deepfake_rl.train.loop import TrainSettings, train
-from deepfake_rl.train.resume import discard_state, file_identity, fingerprint
-
-RESUME_NAME = "resume.pt"   # a training job's resume state, next to its checkpoint until that is written
+from deepfake_rl.train.resume import resumable_job
 
 # keys of a method's config entry that are training-schedule settings, not loss hyper-parameters
 SCHEDULE_KEYS = ("lr", "epochs", "max_steps", "valid_every", "batch_size", "weight_decay", "adam_eps", "grad_clip")
@@ -90,17 +88,15 @@ def posttrain(model_key: str, model_cfg: Mapping[str, Any], settings: Mapping[st
     schedule = TrainSettings(lr=settings["lr"], epochs=settings["epochs"], batch_size=settings["batch_size"],
                              valid_every=settings.get("valid_every"), seed=0, device=device,
                              crop=frames_for(settings["crop_seconds"], spec, features=False))
-    resume = Path(output).with_name(RESUME_NAME)
-    job = fingerprint(stage="posttrain", model=dict(model_cfg), settings=dict(settings), device=device,
-                      inputs=[file_identity(path) for path in (pretrained, train_store, valid_store)])
     valid_set = WaveformDataset(valid_store)
     require_both_classes(valid_set, valid_store)
-    result = train(detector, CrossEntropy(), WaveformDataset(train_store), valid_set,
-                   schedule, inputs_are_features=False, log_path=log_csv, desc=f"posttrain {model_key}",
-                   resume_path=resume, fingerprint=job)
-    save_detector(detector.cpu(), output, metadata={"best_valid_eer": result.best_eer, "best_step": result.best_step,
-                                                    "steps": result.steps})
-    discard_state(resume)
+    with resumable_job(output, [pretrained, train_store, valid_store], stage="posttrain", model=dict(model_cfg),
+                       settings=dict(settings), device=device) as (resume, job):
+        result = train(detector, CrossEntropy(), WaveformDataset(train_store), valid_set,
+                       schedule, inputs_are_features=False, log_path=log_csv, desc=f"posttrain {model_key}",
+                       resume_path=resume, fingerprint=job)
+        save_detector(detector.cpu(), output, metadata={"best_valid_eer": result.best_eer,
+                                                        "best_step": result.best_step, "steps": result.steps})
     return result.best_eer
 
 
@@ -144,15 +140,13 @@ def finetune(model_key: str, model_cfg: Mapping[str, Any], method_cfg: Mapping[s
     method = build_method(method_cfg["loss"], {k: v for k, v in method_cfg.items() if k not in NOT_LOSS_KEYS},
                           reference=reference)
     inputs = [init_checkpoint, train_inputs, valid_inputs, *([reference_checkpoint] if reference_checkpoint else [])]
-    job = fingerprint(stage="finetune", model=dict(model_cfg), method=dict(method_cfg), settings=dict(settings),
-                      seed=seed, device=device, inputs=[file_identity(path) for path in inputs])
-    resume = Path(output).with_name(RESUME_NAME)
-    result = train(detector, method, train_set, valid_set, schedule, inputs_are_features=features,
-                   log_path=log_csv, desc=desc, resume_path=resume, fingerprint=job)
-    save_detector(detector.cpu(), output, metadata={"best_valid_eer": result.best_eer, "best_step": result.best_step,
-                                                    "steps": result.steps, "seed": seed, "seconds": result.seconds,
-                                                    "resumed_from_step": result.resumed_from})
-    discard_state(resume)
+    with resumable_job(output, inputs, stage="finetune", model=dict(model_cfg), method=dict(method_cfg),
+                       settings=dict(settings), seed=seed, device=device) as (resume, job):
+        result = train(detector, method, train_set, valid_set, schedule, inputs_are_features=features,
+                       log_path=log_csv, desc=desc, resume_path=resume, fingerprint=job)
+        save_detector(detector.cpu(), output, metadata={
+            "best_valid_eer": result.best_eer, "best_step": result.best_step, "steps": result.steps, "seed": seed,
+            "seconds": result.seconds, "resumed_from_step": result.resumed_from})
     return result.best_eer
 
 

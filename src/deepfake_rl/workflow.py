@@ -33,7 +33,7 @@ def _segment(job: Any) -> None:
     segment_corpus(Path(job.input.corpus) / "manifest.csv", job.output.store, proportion=spec["proportion"],
                    max_seconds=spec.get("max_seconds"), random_seconds=spec.get("random_seconds"),
                    min_seconds=spec.get("min_seconds", 0.0), seed=job.params.seed, dataset=job.wildcards.dataset,
-                   on_bad_file=job.params.on_bad_file, skipped_path=job.output.skipped)
+                   on_bad_file=job.params.on_bad_file)   # the report goes to job.output.skipped, next to the store
 
 
 def _pretrain(job: Any) -> None:

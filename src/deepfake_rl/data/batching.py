@@ -63,7 +63,6 @@ class DurationBatchSampler(Sampler[list[int]]):
         if shuffle and generator is None:
             self.generator = torch.Generator().manual_seed(torch.initial_seed())
         self.chunk_size = self._chunk_size(chunk_batches)
-        self._len_cache: tuple[torch.Tensor | None, int | None] = (None, None)
         self.oversized = int(np.sum(self.lengths > self.max_total))
         if self.oversized:
             warnings.warn(f"{self.oversized} item(s) are longer than max_total={self.max_total} and "
@@ -111,11 +110,7 @@ class DurationBatchSampler(Sampler[list[int]]):
         return iter(self._plan(self.generator))
 
     def __len__(self) -> int:
-        """Batches that the next ``iter()`` yields (planned on a copy of the generator; cached
-        per generator state, since loaders and progress bars ask repeatedly)."""
-        state = None if self.generator is None else self.generator.get_state()
-        cached_state, cached_len = self._len_cache
-        if cached_len is None or (state is not None and not torch.equal(cached_state, state)):
-            copy = None if state is None else torch.Generator().set_state(state)
-            self._len_cache = (state, len(self._plan(copy)))
-        return self._len_cache[1]
+        """Batches that the next ``iter()`` yields (planned on a copy of the generator, which a plan
+        of a few thousand items costs milliseconds)."""
+        copy = None if self.generator is None else torch.Generator().set_state(self.generator.get_state())
+        return len(self._plan(copy))

@@ -18,7 +18,7 @@ from deepfake_rl.data.audio_io import SAMPLE_RATE, AudioError, load_audio
 from deepfake_rl.data.bad_files import SKIP_ADVICE, Skipped, check_policy, skip_summary, skipped_file, write_skip_report
 from deepfake_rl.data.manifest import label_index, read_manifest
 from deepfake_rl.data.segment import fixed_bounds, random_bounds
-from deepfake_rl.data.store import Segment, StoreWriter
+from deepfake_rl.data.store import Segment, open_store
 from deepfake_rl.seeding import rng_for
 
 log = logging.getLogger(__name__)
@@ -36,13 +36,12 @@ def skip_report_path(store: str | Path) -> Path:
 
 def segment_corpus(manifest_path: str | Path, output: str | Path, *, proportion: str,
                    max_seconds: float | None = None, random_seconds: list[float] | None = None,
-                   min_seconds: float = 0.0, seed: int = 0, dataset: str = "", on_bad_file: str = "error",
-                   skipped_path: str | Path | None = None) -> int:
-    """Read the clips of one Proportion, cut them, write the store and its skip report (default
-    `skip_report_path(output)`); return the segment count."""
+                   min_seconds: float = 0.0, seed: int = 0, dataset: str = "", on_bad_file: str = "error") -> int:
+    """Read the clips of one Proportion, cut them, write the store and its skip report
+    (`skip_report_path(output)`); return the segment count."""
     policy = check_policy(on_bad_file)
     manifest_path = Path(manifest_path)
-    report = Path(skipped_path) if skipped_path is not None else skip_report_path(output)
+    report = skip_report_path(output)
     manifest = read_manifest(manifest_path)
     part = manifest[manifest["Proportion"] == proportion]
     if part.empty:
@@ -50,7 +49,7 @@ def segment_corpus(manifest_path: str | Path, output: str | Path, *, proportion:
     min_samples = max(1, _seconds_to_samples(min_seconds) or 1)
     skipped: list[Skipped] = []
     labels: set[int] = set()
-    with StoreWriter(output) as store:    # streamed: memory of one clip, not of the dataset
+    with open_store(output) as store:    # streamed: memory of one clip, not of the dataset
         for row in tqdm(part.itertuples(), total=len(part), desc=f"segment {dataset}", unit="clip"):
             where, path = f"{manifest_path}:{row.Index + 2}", manifest_path.parent / row.Path  # header is line 1
             try:

@@ -104,23 +104,22 @@ class TrainingView(Dataset):
             item = torch.from_numpy(rawboost(item.numpy(), self.augment, rng))
         return item, label, position
 
-    def lengths(self) -> np.ndarray | None:
-        """Items along the time axis as training sees them (after the crop), when the dataset tells."""
+    def _stored_lengths(self) -> np.ndarray | None:
+        """Items along the time axis as stored (None when the dataset does not tell)."""
         lengths = getattr(self.dataset, "lengths", None)
-        if lengths is None:
-            return None
-        lengths = np.asarray(lengths())
-        return lengths if self.crop is None else np.minimum(lengths, self.crop)
+        return None if lengths is None else np.asarray(lengths())
+
+    def lengths(self) -> np.ndarray | None:
+        """Items along the time axis as training sees them (after the crop)."""
+        lengths = self._stored_lengths()
+        return lengths if lengths is None or self.crop is None else np.minimum(lengths, self.crop)
 
     def repeatable(self) -> np.ndarray | None:
         """Per item: is its input identical at every visit (never cropped, not augmented)?"""
-        lengths = getattr(self.dataset, "lengths", None)
+        lengths = self._stored_lengths()
         if lengths is None:
             return None
-        if self.augment is not None:
-            return np.zeros(len(self), dtype=bool)
-        lengths = np.asarray(lengths())
-        return np.ones(len(self), dtype=bool) if self.crop is None else lengths <= self.crop
+        return (lengths <= (self.crop if self.crop is not None else np.inf)) & (self.augment is None)
 
     def rng_state(self) -> str:
         return json.dumps(self.rng.bit_generator.state)    # JSON: its 128-bit integers as text

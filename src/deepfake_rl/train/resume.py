@@ -18,7 +18,7 @@ import hashlib
 import json
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from deepfake_rl.io_utils import atomic_path
 log = logging.getLogger(__name__)
 
 FORMAT = 1
+RESUME_NAME = "resume.pt"   # a training job's state, next to its checkpoint until that is written
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -46,6 +47,17 @@ def fingerprint(**parts: Any) -> str:
     """A stable digest of a job's settings and input identities (JSON, keys sorted)."""
     text = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@contextlib.contextmanager
+def resumable_job(output: str | Path, inputs: Sequence[str | Path], **settings: Any) -> Iterator[tuple[Path, str]]:
+    """(state file, fingerprint) of the training job that writes `output`: the state lives next to
+    it as RESUME_NAME, and the fingerprint covers `settings` and the identities of the `inputs`
+    files. The state file is removed when the block completes, i.e. once the outputs are written;
+    an exception (a signal, a crash) leaves it for the rerun."""
+    state = Path(output).with_name(RESUME_NAME)
+    yield state, fingerprint(inputs=[file_identity(path) for path in inputs], **settings)
+    discard_state(state)
 
 
 def save_state(path: str | Path, state: dict[str, Any], job_fingerprint: str) -> None:
