@@ -38,6 +38,7 @@ rule uncertainty:
         significance=report("results/significance.csv", caption="../report/significance.rst", category="Tables"),
     params:
         settings=config.get("uncertainty", {}),
+        test_sets=config["test_sets"],
     log:
         "logs/analysis/uncertainty.log",
     localrule: True

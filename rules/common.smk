@@ -15,10 +15,10 @@ def src(*modules):
     return [str(SRC / module) for module in modules]
 
 
-CORPUS_CODE = src("data/embedded.py", "data/attacks.py", "data/channels.py", "data/prompts.py",
-                  "data/audio_io.py", "data/manifest.py", "seeding.py")
+CORPUS_CODE = src("data/embedded/build.py", "data/embedded/attacks.py", "data/embedded/channels.py",
+                  "data/embedded/prompts.py", "data/audio_io.py", "data/media.py", "data/manifest.py", "seeding.py")
 SEGMENT_CODE = src("data/segment.py", "data/segment_stage.py", "data/store.py", "data/audio_io.py",
-                   "data/manifest.py", "data/bad_files.py", "seeding.py")
+                   "data/media.py", "data/manifest.py", "data/bad_files.py", "seeding.py")
 
 
 def dataset_spec(wildcards):

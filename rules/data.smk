@@ -17,7 +17,8 @@ if REAL_CORPUS:
 
     REAL_DOMAINS = config["corpus"]["domains"]
     # every loader module counts (a glob, so a new loader cannot be left out of the list)
-    IMPORT_CODE = src("data/real_corpus.py", "data/audio_io.py", "data/manifest.py", "data/bad_files.py") + sorted(
+    IMPORT_CODE = src("data/real_corpus.py", "data/audio_io.py", "data/media.py", "data/manifest.py",
+                      "data/bad_files.py") + sorted(
         str(module) for module in (SRC / "data" / "corpora").glob("*.py"))
 
     def real_domain_setting(key, default=None):
@@ -100,7 +101,7 @@ rule segment:
     that gave no segment is listed in <store>.skipped.csv."""
     input:
         corpus=dataset_corpus,
-        code=SEGMENT_CODE + src("data/corpora/media.py"),
+        code=SEGMENT_CODE,
     output:
         store=f"{DATA}/stores/{{dataset}}.h5",
         skipped=f"{DATA}/stores/{{dataset}}.skipped.csv",

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from deepfake_rl.data.embedded import build_domain, plan_clips, split_counts
+from deepfake_rl.data.embedded.build import build_domain, plan_clips, split_counts
 from deepfake_rl.data.manifest import read_manifest
 
 

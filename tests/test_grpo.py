@@ -1,16 +1,21 @@
 """GRPO against the paper: advantage values (footnote 2), PPO clipping, k3, the appendix A.1
-identity (GRPO w/o neg. = p-weighted SFT + the KL term), and the closed form vs Monte Carlo."""
+identity (GRPO w/o neg. = p-weighted SFT + the KL term, Eq. 11, also after the old policy moved),
+the old policy (the starting checkpoint until the first refresh), and the closed form vs Monte Carlo."""
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from deepfake_rl.methods.grpo import (GRPOSettings, clipped_surrogate, exact_kl, group_advantages, grpo_loss, k3,
-                                      rewards_for)
+from deepfake_rl.methods.base import Batch
+from deepfake_rl.methods.grpo import (GRPO, GRPOSettings, clipped_surrogate, exact_kl, group_advantages, grpo_loss,
+                                      k3, rewards_for)
+from deepfake_rl.models.detector import DetectorOutput
 
 
 def test_rewards_are_one_for_matching_samples():
@@ -83,38 +88,81 @@ def _policy(seed: int, n: int = 6):
     return logits, F.log_softmax(reference, dim=1), labels
 
 
-@pytest.mark.parametrize("beta", [0.0, 0.04, 1.0])
-def test_appendix_a1_grpo_without_negative_is_p_weighted_sft_plus_kl(beta):
-    logits, log_ref, labels = _policy(0)
-    settings = GRPOSettings(negative=False, simplified=True, exact=True, beta=beta)
-    log_p = F.log_softmax(logits, dim=1)
-    grpo_loss(log_p, log_p.detach(), log_ref, labels, settings)[0].backward()
-    grpo_gradient = logits.grad.clone()
-    logits.grad = None
+def eq11_loss(logits: torch.Tensor, log_ref: torch.Tensor | None, labels: torch.Tensor, beta: float) -> torch.Tensor:
+    """Appendix A.1, Eq. 11 as a loss to differentiate: p(y|x)-weighted SFT (the weight detached)
+    plus beta times the KL term (k3's expectation under the current policy, detached)."""
     log_p = F.log_softmax(logits, dim=1)
     log_p_true = log_p.gather(1, labels[:, None]).squeeze(1)
-    weighted_sft = -(log_p_true.detach().exp() * log_p_true).mean()
-    kl_term = (log_p.detach().exp() * k3(log_p, log_ref)).sum(dim=1).mean()
-    (weighted_sft + beta * kl_term).backward()
-    assert torch.allclose(grpo_gradient, logits.grad, atol=1e-6)
+    loss = -(log_p_true.detach().exp() * log_p_true).mean()
+    if beta > 0:
+        loss = loss + beta * (log_p.detach().exp() * k3(log_p, log_ref)).sum(dim=1).mean()
+    return loss
+
+
+def eq11_gradient(logits: torch.Tensor, log_ref: torch.Tensor | None, labels: torch.Tensor,
+                  beta: float) -> torch.Tensor:
+    """Eq. 11's gradient w.r.t. `logits`, by autograd."""
+    logits = logits.detach().requires_grad_(True)
+    eq11_loss(logits, log_ref, labels, beta).backward()
+    return logits.grad
+
+
+@pytest.mark.parametrize("simplified", [False, True])
+@pytest.mark.parametrize("beta", [0.0, 0.04, 1.0])
+def test_appendix_a1_grpo_without_negative_is_p_weighted_sft_plus_kl(beta, simplified):
+    """Eq. 11 whatever the old policy: w/o neg. has no importance ratio, so `log_old` (here far from
+    the current policy) must not enter; GRPO_s gives the same form."""
+    logits, log_ref, labels = _policy(0)
+    log_old = F.log_softmax(torch.randn(6, 2, generator=torch.Generator().manual_seed(5)), dim=1)
+    settings = GRPOSettings(negative=False, simplified=simplified, exact=True, beta=beta)
+    grpo_loss(F.log_softmax(logits, dim=1), log_old, log_ref, labels, settings)[0].backward()
+    assert torch.allclose(logits.grad, eq11_gradient(logits, log_ref, labels, beta), atol=1e-6)
     # and it is NOT the plain SFT gradient (the p(y|x) weight matters)
-    logits.grad = None
-    F.cross_entropy(logits, labels).backward()
+    plain = logits.detach().requires_grad_(True)
+    F.cross_entropy(plain, labels).backward()
     if beta == 0.0:
-        assert not torch.allclose(grpo_gradient, logits.grad, atol=1e-3)
+        assert not torch.allclose(logits.grad, plain.grad, atol=1e-3)
+
+
+def test_the_clipped_ratio_form_of_without_negative_leaves_eq11_once_the_policy_moved():
+    """`noneg_form: clipped_ratio` (the earlier behaviour): A = r inside the clipped ratio. Equal to
+    Eq. 11 only while the old policy is the current one."""
+    logits, log_ref, labels = _policy(0)
+    settings = GRPOSettings(negative=False, exact=True, beta=0.04, noneg_form="clipped_ratio")
+    log_p = F.log_softmax(logits, dim=1)
+    grpo_loss(log_p, log_p.detach(), log_ref, labels, settings)[0].backward()
+    assert torch.allclose(logits.grad, eq11_gradient(logits, log_ref, labels, 0.04), atol=1e-6)
+    logits.grad = None
+    log_old = F.log_softmax(logits.detach() + torch.tensor([0.3, -0.3]), dim=1)   # the policy has moved
+    grpo_loss(F.log_softmax(logits, dim=1), log_old, log_ref, labels, settings)[0].backward()
+    assert not torch.allclose(logits.grad, eq11_gradient(logits, log_ref, labels, 0.04), atol=1e-3)
+
+
+def test_eq11_monte_carlo_loss_is_the_authors_degraded_loss():
+    """The sampled form: -mean(log p(y~) r - beta k3(y~)) over the B x G samples (grpo3_degraded_ref),
+    with the same label draws as the implementation."""
+    logits, log_ref, labels = _policy(4)
+    settings = GRPOSettings(negative=False, beta=0.04, group_size=16)
+    log_p = F.log_softmax(logits, dim=1)
+    torch.manual_seed(11)
+    loss, stats = grpo_loss(log_p, log_p.detach(), log_ref, labels, settings)
+    torch.manual_seed(11)
+    samples = torch.bernoulli(log_p.detach().exp()[:, 1:2].expand(-1, 16)).long()
+    rewards = (samples == labels[:, None]).double()
+    chosen, chosen_ref = log_p.gather(1, samples), log_ref.gather(1, samples)
+    kl = torch.exp(chosen_ref - chosen) - (chosen_ref - chosen) - 1
+    expected = -(chosen * rewards - 0.04 * kl).mean()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert stats["reward"] == pytest.approx(rewards.mean().item())
 
 
 def test_appendix_a1_holds_for_the_monte_carlo_estimate_in_expectation():
     logits, log_ref, labels = _policy(1)
     torch.manual_seed(0)
-    settings = GRPOSettings(negative=False, simplified=True, beta=0.0, group_size=200_000)
+    settings = GRPOSettings(negative=False, beta=0.0, group_size=200_000)
     log_p = F.log_softmax(logits, dim=1)
     grpo_loss(log_p, log_p.detach(), log_ref, labels, settings)[0].backward()
-    monte_carlo = logits.grad.clone()
-    logits.grad = None
-    log_p_true = F.log_softmax(logits, dim=1).gather(1, labels[:, None]).squeeze(1)
-    (-(log_p_true.detach().exp() * log_p_true).mean()).backward()
-    assert torch.allclose(monte_carlo, logits.grad, atol=5e-3)
+    assert torch.allclose(logits.grad, eq11_gradient(logits, None, labels, 0.0), atol=5e-3)
 
 
 @pytest.mark.parametrize("norm", ["batch", "group"])
@@ -142,6 +190,11 @@ def test_grpo_s_has_unit_ratio_and_the_policy_gradient():
 def test_invalid_settings_are_refused():
     with pytest.raises(ValueError, match="advantage_norm 'token'"):
         GRPOSettings(advantage_norm="token")
+    with pytest.raises(ValueError, match="noneg_form 'eq12'"):
+        GRPOSettings(noneg_form="eq12")
+    with pytest.raises(ValueError, match="sample_from must be 'current'"):
+        GRPOSettings(negative=False, sample_from="old")
+    assert GRPOSettings(negative=False, sample_from="old", noneg_form="clipped_ratio").sample_from == "old"
 
 
 def test_grpo_trains_through_the_shared_loop_and_refreshes_the_old_policy(tmp_path):
@@ -368,3 +421,105 @@ def test_training_with_the_reference_cache_is_exact(dtype):
     assert live_rows == 3 * 8 and cached_rows == 8 + 2 * 3     # 3 of the 8 items are cropped
     start = [p.detach() for p in _tiny_detector(dtype=dtype).parameters() if p.requires_grad]
     assert not any(torch.equal(a, b) for a, b in zip(cached, start) if a.ndim == 2)   # it did train
+
+
+# --- the old policy and Eq. 11 through the method, across refreshes ---------------------------------
+
+class LinearPolicy(nn.Module):
+    """A linear detector suffix without dropout: frozen copies give exactly the policy's outputs."""
+
+    def __init__(self, seed: int, dim: int = 5) -> None:
+        super().__init__()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.head = nn.Linear(dim, 2)
+
+    def suffix(self, inputs: torch.Tensor, lengths: torch.Tensor) -> DetectorOutput:
+        return DetectorOutput(logits=self.head(inputs), pooled=inputs)
+
+
+def _toy_batch(seed: int, n: int = 8, dim: int = 5) -> Batch:
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 2
+    inputs = torch.randn(n, dim, generator=generator) + labels[:, None]
+    return Batch(inputs, torch.ones(n, dtype=torch.long), labels, torch.arange(n))
+
+
+def _steps(method: GRPO, policy: nn.Module, first: int, last: int, lr: float = 0.5) -> None:
+    """SGD updates number first..last on a toy batch, each followed by the loop's after_step hook."""
+    optimiser = torch.optim.SGD(policy.parameters(), lr=lr)
+    batch = _toy_batch(0)
+    for step in range(first, last + 1):
+        torch.manual_seed(step)
+        loss, _ = method.loss(policy, batch)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        method.after_step(policy, step, batch)
+
+
+def _log_probs(module: nn.Module, batch: Batch) -> torch.Tensor:
+    return F.log_softmax(module.suffix(batch.inputs, batch.lengths).logits.float(), dim=1)
+
+
+def _gradients(policy: nn.Module, loss: torch.Tensor) -> list[torch.Tensor]:
+    return list(torch.autograd.grad(loss, list(policy.parameters())))
+
+
+def _same(first: list[torch.Tensor], second: list[torch.Tensor], atol: float = 1e-6) -> bool:
+    return all(torch.allclose(a, b, rtol=0, atol=atol) for a, b in zip(first, second))
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.04])
+def test_without_negative_is_eq11_after_old_policy_refreshes_too(beta):
+    """w/o neg. through the method, after the steps where an old policy would have been refreshed (2
+    and 4) and moved from (5): the gradient is Eq. 11's; no old policy exists and no frozen pass but
+    the reference's (for the KL, beta > 0 only) is run."""
+    policy = LinearPolicy(0)
+    method = GRPO(negative=False, exact=True, beta=beta, old_refresh_steps=2)
+    method.setup(policy, 8)
+    start = copy.deepcopy(policy)
+    frozen: list[nn.Module] = []
+    original = method._log_probs
+    method._log_probs = lambda module, batch: (frozen.append(module) if module is not policy else None,
+                                               original(module, batch))[1]
+    _steps(method, policy, 1, 5)
+    assert method.old is None and not method.old_is_reference
+    batch = _toy_batch(1)
+    got = _gradients(policy, method.loss(policy, batch)[0])
+    with torch.no_grad():
+        log_ref = _log_probs(start, batch)
+    want = _gradients(policy, eq11_loss(policy.suffix(batch.inputs, batch.lengths).logits.float(), log_ref,
+                                        batch.labels, beta))
+    assert _same(got, want)
+    assert all(module is method.reference for module in frozen) and len(frozen) == (6 if beta > 0 else 0)
+
+
+@pytest.mark.parametrize("explicit_reference", [False, True])
+def test_the_old_policy_is_the_starting_checkpoint_until_the_first_refresh(explicit_reference):
+    """Eq. 12's old policy: the checkpoint training started from (not the current policy, not an
+    explicit KL reference such as SFT -> GRPO's post-trained model) until step old_refresh_steps,
+    then the policy as it was at the refresh."""
+    policy = LinearPolicy(0)
+    anchor = LinearPolicy(1) if explicit_reference else None
+    method = GRPO(exact=True, beta=0.04, old_refresh_steps=3, reference=anchor)
+    start = copy.deepcopy(policy)
+    method.setup(policy, 8)
+
+    def check(old_model: nn.Module) -> None:
+        batch = _toy_batch(1)
+        got = _gradients(policy, method.loss(policy, batch)[0])
+        log_p = _log_probs(policy, batch)
+        with torch.no_grad():
+            log_old, log_ref = _log_probs(old_model, batch), _log_probs(method.reference, batch)
+        want = _gradients(policy, grpo_loss(log_p, log_old, log_ref, batch.labels, method.settings)[0])
+        current = _gradients(policy, grpo_loss(log_p, log_p.detach(), log_ref, batch.labels, method.settings)[0])
+        assert _same(got, want)
+        assert not _same(want, current, atol=1e-4)        # the check can tell the two apart
+
+    _steps(method, policy, 1, 2)                      # no refresh yet
+    check(start)
+    _steps(method, policy, 3, 3)                      # refresh at step 3
+    refreshed = copy.deepcopy(policy)
+    _steps(method, policy, 4, 5)
+    check(refreshed)

@@ -14,15 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepfake_rl.data.attacks import ATTACKS, make_fake
-from deepfake_rl.data.channels import (
+from deepfake_rl.data.embedded.attacks import ATTACKS, make_fake
+from deepfake_rl.data.embedded.channels import (
     CHANNEL_STEPS,
     apply_channel,
     normalise_loudness,
     parse_noise_step,
     trim_silence,
 )
-from deepfake_rl.data.prompts import (
+from deepfake_rl.data.embedded.prompts import (
     SAMPLE_RATE,
     Prompt,
     list_codec2_recordings,

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from deepfake_rl.metrics import UndefinedMetricError, eer_from_labels
-from deepfake_rl.uncertainty import (aligned_scores, bootstrap_eer, paired_bootstrap, seed_interval,
-                                     stratified_weights, uncertainty_stage, weighted_eers)
+from deepfake_rl.uncertainty import (aligned_scores, bootstrap_eer, paired_average_bootstrap, paired_bootstrap,
+                                     seed_interval, stratified_weights, uncertainty_stage, weighted_eers)
 
 
 def trials(n: int, separation: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -140,3 +140,43 @@ def test_mismatched_utterances_are_an_error(tmp_path):
     write_scores(tmp_path / "b.csv", ["x", "z"], np.array([0, 1]), np.array([0.1, 0.2]))
     with pytest.raises(ValueError, match="IDs differ"):
         aligned_scores([tmp_path / "a.csv", tmp_path / "b.csv"])
+
+
+def test_average_test_is_the_mean_of_the_sets_and_matches_hand_cases():
+    """One set: the average test is that set's test. Two sets: the point values are the means of the sets'
+    seed-mean EERs, and a method better on both sets is significantly better on their average."""
+    rng = np.random.default_rng(7)
+    sets = []
+    for n, margin in ((300, 1.0), (200, 2.0)):
+        labels = (np.arange(n) % 2).astype(int)
+        base = rng.normal(size=n) + margin * labels
+        good, bad = base + 0.8 * labels, base + 0.3 * rng.normal(size=n)
+        sets.append((good, bad, labels))
+    single = paired_average_bootstrap(sets[:1], n_resamples=200, seed=3)
+    assert single == paired_bootstrap(*sets[0], n_resamples=200, seed=3)
+    both = paired_average_bootstrap(sets, n_resamples=200, seed=3)
+    each = [paired_bootstrap(*item, n_resamples=200, seed=3 + i) for i, item in enumerate(sets)]
+    assert both.eer_a == pytest.approx(np.mean([t.eer_a for t in each]))
+    assert both.difference == pytest.approx(np.mean([t.difference for t in each]))
+    assert both.difference < 0 and both.high < 0 and both.p_value < 0.05
+    with pytest.raises(ValueError, match="at least one"):
+        paired_average_bootstrap([])
+
+
+def test_stage_writes_average_rows_only_when_every_set_is_there(tmp_path):
+    scores, labels = trials(120, 2.0, 10)
+    ids = [f"u{i:03d}" for i in range(120)]
+    files = []
+    for dataset in ("add23", "itw"):
+        for method, noise in (("sft", 1.0), ("grpo", 0.2)):
+            noisy = scores + noise * np.random.default_rng(len(dataset)).normal(size=120)
+            path = tmp_path / "runs" / "m" / method / "seed1" / "scores" / f"{dataset}.csv"
+            write_scores(path, ids, labels, noisy)
+            files.append(path)
+    outputs = [tmp_path / name for name in ("intervals.csv", "seeds.csv", "paired.csv")]
+    uncertainty_stage(files, [("grpo", "sft")], *outputs, n_resamples=50,
+                      averages={"out_of_domain": ["add23", "itw"], "missing": ["add23", "dv"]})
+    paired = pd.read_csv(outputs[2])
+    assert list(paired["dataset"]) == ["add23", "itw", "avg:out_of_domain"]
+    average = paired.iloc[2]
+    assert average["eer_a"] == pytest.approx(paired.iloc[:2]["eer_a"].mean(), abs=1e-5)

@@ -39,7 +39,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
     """One readable line for a schema violation."""
     where = _key_path(error.absolute_path)
     if error.validator == "enum":
-        return f"{where}: {error.instance!r} is not one of {error.validator_value}"
+        why = error.schema.get("description")    # e.g. why a value was removed (drift.estimator: auto)
+        return f"{where}: {error.instance!r} is not one of {error.validator_value}" + (f" ({why})" if why else "")
     if error.validator == "required":
         return f"{where}: {error.message}"
     if error.validator == "additionalProperties" and error.validator_value is False:
@@ -49,8 +50,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
 
 def _cross_reference_errors(config: dict[str, Any]) -> list[str]:
     """Checks that need more than one key: references between sections, ranges, sums."""
-    from deepfake_rl.data.attacks import ATTACKS
-    from deepfake_rl.data.channels import CHANNEL_STEPS
+    from deepfake_rl.data.embedded.attacks import ATTACKS
+    from deepfake_rl.data.embedded.channels import CHANNEL_STEPS
 
     errors: list[str] = []
     domains = config["corpus"]["domains"]
@@ -109,6 +110,7 @@ def _cross_reference_errors(config: dict[str, Any]) -> list[str]:
         for method in grid_methods:
             if method not in config.get("methods", {}):
                 errors.append(f"grid.{model}: unknown method {method!r}; known: {sorted(config.get('methods', {}))}")
+    errors.extend(_finetune_errors(config))
     method_errors = _method_errors(config)
     errors.extend(method_errors)
     if not method_errors:  # base_init() follows `init` chains: only once they are known to be sound
@@ -208,8 +210,8 @@ def _checkpoint_errors(config: dict[str, Any]) -> list[str]:
 
 
 # keys every method entry may carry, whatever its family (the rest belong to its loss family)
-METHOD_KEYS = ("loss", "init", "reference", "lr", "epochs", "max_steps", "valid_every", "batch_size")
-SCHEDULE_DEFAULT_KEYS = ("lr", "epochs", "max_steps", "valid_every")
+METHOD_KEYS = ("loss", "init", "reference", "lr", "lr_schedule", "epochs", "max_steps", "valid_every", "batch_size")
+SCHEDULE_DEFAULT_KEYS = ("lr", "lr_schedule", "epochs", "max_steps", "valid_every")
 BASE_INITS = ("posttrained", "pretrained")
 
 
@@ -217,6 +219,27 @@ def family_keys(loss: str) -> set[str]:
     """Hyper-parameters of a loss family, from the schema's `<family>_settings` definition."""
     definition = load_schema()["$defs"].get(f"{loss}_settings")
     return set(definition["properties"]) if definition else set()
+
+
+def _finetune_errors(config: dict[str, Any]) -> list[str]:
+    """A crop range in order; learning-rate schedules (finetune's and methods' own) that can be built."""
+    from deepfake_rl.train.lr_schedule import LRSchedule
+
+    errors: list[str] = []
+    finetune = config.get("finetune", {})
+    crop = finetune.get("crop_seconds")
+    if isinstance(crop, list) and crop[0] > crop[1]:
+        errors.append(f"finetune.crop_seconds: [min, max] = {crop}: {crop[0]} must not exceed {crop[1]}")
+    schedules = {"finetune.lr_schedule": finetune.get("lr_schedule")}
+    schedules.update({f"methods.{name}.lr_schedule": entry.get("lr_schedule")
+                      for name, entry in config.get("methods", {}).items()})
+    for key, spec in schedules.items():
+        if spec is not None:
+            try:
+                LRSchedule.from_config(1.0, spec)
+            except (TypeError, ValueError) as error:
+                errors.append(f"{key}: {error}")
+    return errors
 
 
 def _method_errors(config: dict[str, Any]) -> list[str]:
@@ -261,12 +284,15 @@ def _analysis_errors(config: dict[str, Any]) -> list[str]:
         errors.extend(f"drift.figures.{name}.methods: unknown method {m!r}" for m in figure["methods"] if m not in methods)
     for index, pair in enumerate(config.get("uncertainty", {}).get("comparisons", [])):
         errors.extend(f"uncertainty.comparisons.{index}: unknown method {m!r}" for m in pair if m not in methods)
+    errors.extend(f"uncertainty.averages: {group!r} is not a test_sets group; known: {sorted(config['test_sets'])}"
+                  for group in config.get("uncertainty", {}).get("averages", []) if group not in config["test_sets"])
     return errors
 
 
 def method_settings(config: dict[str, Any], name: str) -> dict[str, Any]:
-    """A method's full settings: schedule defaults from `finetune`, then its loss family's shared
-    block (e.g. top-level `grpo`), then the method's own entry; `init` defaults to posttrained and
+    """A method's full settings: schedule defaults from `finetune` (lr, lr_schedule, epochs, ...), then
+    its loss family's shared block (e.g. top-level `grpo`), then the method's own entry (key by key: an
+    `lr_schedule` there replaces finetune's as a whole); `init` defaults to posttrained and
     `reference` to the starting checkpoint. Each job gets exactly this dict as a param, so a changed
     family value reruns the methods that use it and no others."""
     entry = config["methods"][name]

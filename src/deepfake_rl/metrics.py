@@ -152,15 +152,38 @@ def llr_from_logits(logit_fake: np.ndarray, logit_real: np.ndarray) -> np.ndarra
     return np.asarray(logit_real, dtype=np.float64) - np.asarray(logit_fake, dtype=np.float64)
 
 
+# ---- the two detection scores --------------------------------------------------------------------------
+#
+# The paper (section 3.1) scores a trial with the logit of the real class; the authors' evaluation.py
+# computes the EER on softmax P(real) = sigmoid(logit_real - logit_fake). The two rank trials differently
+# whenever logit_real + logit_fake varies across trials (e.g. a random head, paper rows 10-12), so the
+# rank-based metrics (EER, minDCF, AUC) differ. actDCF, Cllr and ACC read the LLR, the log-odds of P(real),
+# so they are the same for both.
+
+SCORE_KINDS = ("logit", "p_real")
+
+
+def ranking_score(logit_fake: np.ndarray, logit_real: np.ndarray, kind: str = "logit") -> np.ndarray:
+    """The score that ranks trials for EER, minDCF and AUC: `logit` = logit_real (the paper's score);
+    `p_real` = softmax P(real) (the authors' evaluation.py), here as its log-odds logit_real - logit_fake:
+    the same order as P(real), without the ties of a probability rounded to 1 (a CSV's 6 digits saturate
+    once the logits differ by about 14.5)."""
+    if kind == "logit":
+        return np.asarray(logit_real, dtype=np.float64)
+    if kind == "p_real":
+        return llr_from_logits(logit_fake, logit_real)
+    raise ValueError(f"unknown score kind {kind!r}; expected one of {SCORE_KINDS}")
+
+
 def detection_metrics(labels: np.ndarray, logit_fake: np.ndarray, logit_real: np.ndarray,
                       p_spoof: float = ASVSPOOF5_P_SPOOF, c_miss: float = ASVSPOOF5_C_MISS,
-                      c_fa: float = ASVSPOOF5_C_FA) -> dict[str, float]:
+                      c_fa: float = ASVSPOOF5_C_FA, kind: str = "logit") -> dict[str, float]:
     """EER, minDCF, actDCF, Cllr, AUC and ACC of one run on one test set (the columns of a scores CSV).
 
-    EER, minDCF and AUC use the paper's score (logit_real); actDCF, Cllr and ACC the LLR. Raises
-    UndefinedMetricError when a class is missing."""
+    EER, minDCF and AUC rank by `ranking_score(kind)` (default the paper's real logit); actDCF, Cllr and
+    ACC use the LLR whatever the kind. Raises UndefinedMetricError when a class is missing."""
     labels = np.asarray(labels)
-    score = np.asarray(logit_real, dtype=np.float64)
+    score = ranking_score(logit_fake, logit_real, kind)
     llr = llr_from_logits(logit_fake, logit_real)
     p_real = np.exp(-np.logaddexp(0.0, -llr))   # sigmoid without overflow
     return {"eer": eer_from_labels(score, labels),

@@ -27,7 +27,8 @@ from deepfake_rl.train.loop import TrainSettings, train
 from deepfake_rl.train.resume import resumable_job
 
 # keys of a method's config entry that are training-schedule settings, not loss hyper-parameters
-SCHEDULE_KEYS = ("lr", "epochs", "max_steps", "valid_every", "batch_size", "weight_decay", "adam_eps", "grad_clip")
+SCHEDULE_KEYS = ("lr", "lr_schedule", "epochs", "max_steps", "valid_every", "batch_size", "weight_decay", "adam_eps",
+                 "grad_clip")
 NOT_LOSS_KEYS = ("loss", "init", "reference", *SCHEDULE_KEYS)
 
 
@@ -37,6 +38,14 @@ def frames_for(seconds: float | None, spec: ModelSpec, features: bool) -> int | 
         return None
     samples = int(round(seconds * SAMPLE_RATE))
     return max(1, samples // spec.frame_hop) if features else samples
+
+
+def crop_for(seconds: float | Sequence[float] | None, spec: ModelSpec, features: bool) -> tuple[int, int] | None:
+    """A training crop (seconds, or [min, max] seconds) as (min, max) items along the inputs' time axis."""
+    if seconds is None:
+        return None
+    lengths = [frames_for(float(value), spec, features) for value in np.atleast_1d(seconds)]
+    return lengths[0], lengths[-1]
 
 
 def open_inputs(path: str | Path) -> tuple[Dataset, bool]:
@@ -87,7 +96,7 @@ def posttrain(model_key: str, model_cfg: Mapping[str, Any], settings: Mapping[st
     detector = initial_detector(spec, "pretrained", pretrained, settings["freeze"], seed=0)
     schedule = TrainSettings(lr=settings["lr"], epochs=settings["epochs"], batch_size=settings["batch_size"],
                              valid_every=settings.get("valid_every"), seed=0, device=device,
-                             crop=frames_for(settings["crop_seconds"], spec, features=False))
+                             crop=crop_for(settings["crop_seconds"], spec, features=False))
     valid_set = WaveformDataset(valid_store)
     require_both_classes(valid_set, valid_store)
     with resumable_job(output, [pretrained, train_store, valid_store], stage="posttrain", model=dict(model_cfg),
@@ -131,7 +140,8 @@ def finetune(model_key: str, model_cfg: Mapping[str, Any], method_cfg: Mapping[s
     schedule = TrainSettings(
         lr=method_cfg["lr"], epochs=method_cfg.get("epochs", 1), max_steps=method_cfg.get("max_steps"),
         valid_every=method_cfg.get("valid_every"), batch_size=method_cfg.get("batch_size", settings["batch_size"]),
-        seed=seed, device=device, crop=frames_for(settings.get("crop_seconds"), spec, features),
+        seed=seed, device=device, crop=crop_for(settings.get("crop_seconds"), spec, features),
+        lr_schedule=method_cfg.get("lr_schedule"),
         precision=settings.get("precision", "fp32"),
         max_batch_items=frames_for(settings.get("max_batch_seconds"), spec, features),
         augment=RawBoostSettings() if settings.get("rawboost") else None, checkpoint_every=checkpoint_every,

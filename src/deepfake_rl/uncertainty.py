@@ -20,7 +20,7 @@ so 1000 resamples of 10k utterances take seconds (tests/test_uncertainty.py time
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,9 +131,9 @@ def seed_interval(values: Sequence[float], confidence: float = 0.95) -> Interval
     return Interval(mean, float(mean - half), float(mean + half), confidence, "t interval over seeds")
 
 
-def paired_bootstrap(scores_a: np.ndarray, scores_b: np.ndarray, labels: np.ndarray, n_resamples: int = 1000,
-                     confidence: float = 0.95, seed: int = 0) -> PairedTest:
-    """Paired bootstrap of seed-mean EER(a) - EER(b); scores_* are [n_seeds, n] (or [n]) on the same utterances."""
+def _paired_resamples(scores_a: np.ndarray, scores_b: np.ndarray, labels: np.ndarray, n_resamples: int,
+                      seed: int) -> tuple[float, float, np.ndarray]:
+    """Seed-mean EER of a and of b on the utterances, and the n_resamples bootstrap values of their difference."""
     scores_a, scores_b = np.atleast_2d(scores_a), np.atleast_2d(scores_b)
     labels = _labels(labels)
     if scores_a.shape[1] != labels.size or scores_b.shape[1] != labels.size:
@@ -144,12 +144,36 @@ def paired_bootstrap(scores_a: np.ndarray, scores_b: np.ndarray, labels: np.ndar
 
     eer_a = float(np.mean([eer_from_labels(row, labels) for row in scores_a]))
     eer_b = float(np.mean([eer_from_labels(row, labels) for row in scores_b]))
-    difference = eer_a - eer_b
     resampled = np.concatenate([seed_mean(scores_a, w) - seed_mean(scores_b, w)
                                 for w in stratified_weights(labels, n_resamples, seed)])
-    p_value = (1.0 + np.sum(np.abs(resampled - difference) >= abs(difference))) / (n_resamples + 1.0)
+    return eer_a, eer_b, resampled
+
+
+def _paired_test(eer_a: float, eer_b: float, resampled: np.ndarray, confidence: float) -> PairedTest:
+    """Percentile interval and centred-bootstrap two-sided p-value of the difference eer_a - eer_b."""
+    difference = eer_a - eer_b
+    p_value = (1.0 + np.sum(np.abs(resampled - difference) >= abs(difference))) / (resampled.size + 1.0)
     return PairedTest(eer_a, eer_b, difference, *_percentile(resampled, confidence), float(p_value),
-                      n_resamples)
+                      resampled.size)
+
+
+def paired_bootstrap(scores_a: np.ndarray, scores_b: np.ndarray, labels: np.ndarray, n_resamples: int = 1000,
+                     confidence: float = 0.95, seed: int = 0) -> PairedTest:
+    """Paired bootstrap of seed-mean EER(a) - EER(b); scores_* are [n_seeds, n] (or [n]) on the same utterances."""
+    return _paired_test(*_paired_resamples(scores_a, scores_b, labels, n_resamples, seed), confidence)
+
+
+def paired_average_bootstrap(sets: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], n_resamples: int = 1000,
+                             confidence: float = 0.95, seed: int = 0) -> PairedTest:
+    """Paired bootstrap of the difference of two methods' EERs averaged over several test sets (a Table 1
+    average column). `sets` holds (scores_a, scores_b, labels) per test set. Each set is resampled on its own,
+    with its own seed, which is right for sets with no utterance or recording in common (the out-of-domain
+    sets) and too optimistic for segmentations of the same recordings (the five DFE24 columns)."""
+    if not sets:
+        raise ValueError("an average needs at least one test set")
+    parts = [_paired_resamples(a, b, labels, n_resamples, seed + index) for index, (a, b, labels) in enumerate(sets)]
+    eer_a, eer_b, resampled = (np.mean(values, axis=0) for values in zip(*parts))
+    return _paired_test(float(eer_a), float(eer_b), resampled, confidence)
 
 
 # ---- stage-level: scores CSVs (written by stages.score) -> tables ----------------------------------------
@@ -203,38 +227,67 @@ def seed_intervals(eer_long: pd.DataFrame, confidence: float = 0.95) -> pd.DataF
     return pd.DataFrame(records)
 
 
+PAIRED_COLUMNS = ["model", "dataset", "method_a", "method_b", "n_seeds_a", "n_seeds_b", "eer_a", "eer_b",
+                  "difference", "low", "high", "p_value"]
+
+
+def _method_scores(group: pd.DataFrame, method_a: str, method_b: str) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                               int, int] | None:
+    """(scores_a [seeds, n], scores_b [seeds, n], labels, seeds_a, seeds_b) of one test set, None if a method lacks it."""
+    paths_a = group.loc[group["method"] == method_a].sort_values("seed")["path"].tolist()
+    paths_b = group.loc[group["method"] == method_b].sort_values("seed")["path"].tolist()
+    if not paths_a or not paths_b:
+        return None
+    _, labels, scores = aligned_scores(paths_a + paths_b)
+    return scores[:len(paths_a)], scores[len(paths_a):], labels, len(paths_a), len(paths_b)
+
+
+def _paired_record(model: str, dataset: str, pair: tuple[str, str], seeds: tuple[int, int],
+                   test: PairedTest) -> dict:
+    return {"model": model, "dataset": dataset, "method_a": pair[0], "method_b": pair[1], "n_seeds_a": seeds[0],
+            "n_seeds_b": seeds[1], "eer_a": test.eer_a, "eer_b": test.eer_b, "difference": test.difference,
+            "low": test.low, "high": test.high, "p_value": test.p_value}
+
+
 def paired_tests(score_files: Sequence[str | Path], comparisons: Sequence[tuple[str, str]],
-                 n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
-    """Per model x test set x (method_a, method_b) with both methods present: the paired bootstrap test."""
+                 n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0,
+                 averages: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
+    """Per model x test set x (method_a, method_b) with both methods present: the paired bootstrap test. For each
+    entry name -> test sets of `averages`, one more row per model and pair, dataset "avg:<name>": the test of
+    the difference of the averages over those sets (``paired_average_bootstrap``), when both methods have all."""
     runs = pd.DataFrame([_parse(path) for path in score_files])
     records = []
-    for (model, dataset), group in runs.groupby(["model", "dataset"], sort=False):
-        for method_a, method_b in comparisons:
-            paths_a = group.loc[group["method"] == method_a].sort_values("seed")["path"].tolist()
-            paths_b = group.loc[group["method"] == method_b].sort_values("seed")["path"].tolist()
-            if not paths_a or not paths_b:
-                continue
-            _, labels, scores = aligned_scores(paths_a + paths_b)
-            try:
-                test = paired_bootstrap(scores[:len(paths_a)], scores[len(paths_a):], labels, n_resamples,
-                                        confidence, seed)
-            except UndefinedMetricError:
-                continue
-            records.append({"model": model, "dataset": dataset, "method_a": method_a, "method_b": method_b,
-                            "n_seeds_a": len(paths_a), "n_seeds_b": len(paths_b), "eer_a": test.eer_a,
-                            "eer_b": test.eer_b, "difference": test.difference, "low": test.low,
-                            "high": test.high, "p_value": test.p_value})
-    return pd.DataFrame(records, columns=["model", "dataset", "method_a", "method_b", "n_seeds_a", "n_seeds_b",
-                                          "eer_a", "eer_b", "difference", "low", "high", "p_value"])
+    for model, by_model in runs.groupby("model", sort=False):
+        per_set: dict[tuple[str, str, str], tuple] = {}
+        for dataset, group in by_model.groupby("dataset", sort=False):
+            for pair in comparisons:
+                found = _method_scores(group, *pair)
+                if found is None:
+                    continue
+                try:
+                    test = paired_bootstrap(*found[:3], n_resamples, confidence, seed)
+                except UndefinedMetricError:
+                    continue
+                per_set[(dataset, *pair)] = found
+                records.append(_paired_record(model, dataset, pair, found[3:], test))
+        for name, datasets in (averages or {}).items():
+            for pair in comparisons:
+                found = [per_set.get((dataset, *pair)) for dataset in datasets]
+                if not datasets or any(item is None for item in found):
+                    continue
+                test = paired_average_bootstrap([item[:3] for item in found], n_resamples, confidence, seed)
+                records.append(_paired_record(model, f"avg:{name}", pair, found[0][3:], test))
+    return pd.DataFrame(records, columns=PAIRED_COLUMNS)
 
 
 def uncertainty_stage(score_files: Sequence[str | Path], comparisons: Sequence[tuple[str, str]],
                       intervals_csv: str | Path, seeds_csv: str | Path, paired_csv: str | Path,
-                      n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> None:
+                      n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0,
+                      averages: Mapping[str, Sequence[str]] | None = None) -> None:
     """Writes the per-run bootstrap intervals, the across-seed intervals and the paired tests (CSV, atomically)."""
     intervals = eer_intervals(score_files, n_resamples, confidence, seed)
     outputs = ((intervals, intervals_csv), (seed_intervals(intervals, confidence), seeds_csv),
-               (paired_tests(score_files, comparisons, n_resamples, confidence, seed), paired_csv))
+               (paired_tests(score_files, comparisons, n_resamples, confidence, seed, averages), paired_csv))
     for frame, path in outputs:
         with atomic_path(path) as temporary:
             frame.to_csv(temporary, index=False, float_format="%.6g")

@@ -19,7 +19,7 @@ Stage = Callable[[Any], None]
 
 
 def _build_domain(job: Any) -> None:
-    from deepfake_rl.data.embedded import build_domain
+    from deepfake_rl.data.embedded.build import build_domain
 
     params = job.params
     build_domain(job.wildcards.domain, dict(params.recipe), size=params.size, seed=params.seed,
@@ -88,7 +88,7 @@ def _table1(job: Any) -> None:
     from deepfake_rl import tables
 
     tables.table1(list(job.input.scores), job.params.test_sets, job.params.model_labels, job.output.eer_long,
-                  job.output.table, methods=job.params.methods)
+                  job.output.table, methods=job.params.methods, preal_table_csv=job.output.table_preal)
 
 
 def _table2(job: Any) -> None:
@@ -118,8 +118,9 @@ def _uncertainty(job: Any) -> None:
 
     settings = dict(job.params.settings)
     comparisons = [tuple(pair) for pair in settings.pop("comparisons", [])]
+    averages = {name: list(job.params.test_sets[name]) for name in settings.pop("averages", [])}
     uncertainty_stage(list(job.input.scores), comparisons, job.output.intervals, job.output.seeds,
-                      job.output.significance, **settings)
+                      job.output.significance, averages=averages, **settings)
 
 
 def _drift(job: Any) -> None:
@@ -128,7 +129,8 @@ def _drift(job: Any) -> None:
     settings = dict(job.params.settings)
     drift_stage(list(job.input.embeddings), settings["reference"], job.output.long, job.output.summary,
                 method=settings["estimator"], max_points=settings["max_points"],
-                n_projections=settings["n_projections"], seed=settings["seed"])
+                n_subsamples=settings["n_subsamples"], n_projections=settings["n_projections"],
+                seed=settings["seed"])
 
 
 def _drift_figure(job: Any) -> None:

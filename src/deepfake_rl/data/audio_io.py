@@ -12,14 +12,13 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from deepfake_rl.data.media import AudioError, decode_audio
 from deepfake_rl.io_utils import atomic_path
+
+__all__ = ["SAMPLE_RATE", "AudioError", "resample", "to_mono_16k", "check_waveform", "load_audio", "write_wav"]
 
 SAMPLE_RATE = 16000
 SILENCE_PEAK = 1e-4  # below this peak amplitude a clip carries no signal
-
-
-class AudioError(ValueError):
-    """A clip cannot be used; the message names the file and the reason."""
 
 
 def resample(wav: np.ndarray, sr_in: int, sr_out: int = SAMPLE_RATE) -> np.ndarray:
@@ -56,11 +55,9 @@ def check_waveform(samples: np.ndarray, *, source: str) -> np.ndarray:
 def load_audio(path: str | Path) -> np.ndarray:
     """Read an audio file as checked 16 kHz mono float32 (errors name the file).
 
-    Decoding is `deepfake_rl.data.corpora.media.decode_audio`: soundfile for wav/flac, ffmpeg for
+    Decoding is `deepfake_rl.data.media.decode_audio`: soundfile for wav/flac, ffmpeg for
     compressed containers (mp3, m4a, mp4, ...: the real corpora) and for wav/flac libsndfile cannot
     parse, the route the corpus import probed them with."""
-    from deepfake_rl.data.corpora.media import decode_audio  # media imports this module
-
     samples, sample_rate = decode_audio(path)
     return check_waveform(to_mono_16k(samples, sample_rate, source=str(path)), source=str(path))
 

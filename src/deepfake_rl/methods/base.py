@@ -31,23 +31,36 @@ LN2 = math.log(2.0)      # the loss of a sample predicted at chance: where every
 HARD_LOSS = 0.7          # TSRL Fig. 1: a sample is "hard" while its EMA loss is above this
 
 
+FORGETTING_EVENTS = ("wrong_to_right", "right_to_wrong")
+
+
 class SampleHistory:
     """EMA of each training sample's loss, its forgetting count and its correctness at the last
     visit, indexed by position in the training set: TSRL's state manager, and the hard-sample
-    statistic every cross-entropy method logs per epoch (TSRL Fig. 1, SFT vs TSRL)."""
+    statistic every cross-entropy method logs per epoch (TSRL Fig. 1, SFT vs TSRL).
 
-    def __init__(self, size: int, alpha: float = 0.1, device: torch.device | str = "cpu") -> None:
+    `forgetting` names the transition counted between two visits: wrong_to_right (TSRL's "forgetting
+    event", section 3.2: correct after having failed at the previous visit; the authors'
+    state_manager.py) or right_to_wrong (Toneva et al.'s forgetting). The last correctness starts at
+    the transition's end state, so the first visit is never counted."""
+
+    def __init__(self, size: int, alpha: float = 0.1, device: torch.device | str = "cpu",
+                 forgetting: str = "wrong_to_right") -> None:
+        if forgetting not in FORGETTING_EVENTS:
+            raise ValueError(f"forgetting {forgetting!r}: expected one of {FORGETTING_EVENTS}")
         self.alpha = alpha
+        self.counts_relearning = forgetting == "wrong_to_right"
         self.ema_loss = torch.full((size,), LN2, device=device)
         self.forgetting = torch.zeros(size, dtype=torch.long, device=device)
-        self.last_correct = torch.zeros(size, dtype=torch.bool, device=device)
+        self.last_correct = torch.full((size,), self.counts_relearning, dtype=torch.bool, device=device)
 
     def update(self, indices: torch.Tensor, losses: torch.Tensor, correct: torch.Tensor) -> None:
-        """One visit: EMA step, +1 forgetting where right at the last visit and wrong now."""
+        """One visit: EMA step, +1 forgetting where the correctness made the counted transition."""
         indices = indices.to(self.ema_loss.device)
         losses, correct = losses.detach().to(self.ema_loss), correct.to(self.last_correct.device)
         self.ema_loss[indices] = (1.0 - self.alpha) * self.ema_loss[indices] + self.alpha * losses
-        self.forgetting[indices] += (self.last_correct[indices] & ~correct).long()
+        event_end = correct if self.counts_relearning else ~correct
+        self.forgetting[indices] += (event_end & (self.last_correct[indices] != correct)).long()
         self.last_correct[indices] = correct
 
     def state_dict(self) -> dict[str, torch.Tensor]:

@@ -4,13 +4,22 @@ For each utterance, G labels are sampled from the policy, rewarded 1 when they m
 truth, and turned into advantages (r - mean) / (std + rho). The policy-gradient term uses the
 importance ratio p_theta(y~|x) / p_old(y~|x), clipped to [1 - eps, 1 + eps] as in PPO, and a k3
 estimate of KL(p_theta || p_ref) to the frozen starting checkpoint is subtracted with weight beta.
+The old policy is the starting checkpoint until the first refresh, then a copy of the policy taken
+every `old_refresh_steps` updates.
 
 A 2-class policy needs ONE forward pass per utterance for any G: sampling and the group statistics
 are arithmetic on the two class probabilities.
 
 Variants (all one class, chosen by hyper-parameters):
 - `simplified` (GRPO_s): old = current with stop-gradient, no clipping, no old copy.
-- `negative=False` ("w/o neg."): advantage = reward, so mismatched samples contribute nothing.
+- `negative=False` ("w/o neg.", paper section 2.4 and appendix A.1, Eq. 11; the authors'
+  `grpo3_degraded_ref`): advantage = reward, NO importance ratio, NO clipping, no old policy:
+  loss = -mean(log p(y~) * r - beta * k3), y~ sampled from the current policy. Its gradient is
+  that of p(y|x)-weighted SFT plus the KL term (Eq. 11), at every step.
+  `noneg_form: clipped_ratio` keeps GRPO's clipped ratio against the old policy with A = r instead
+  (the project's earlier behaviour): an ablation that changes the advantage only. Its gradient
+  leaves Eq. 11 as soon as the policy has moved away from the old one (and vanishes where
+  p / p_old > 1 + eps), so it is not the paper's "w/o neg." row.
 - `exact` (ours): the expectation over sampled labels in closed form (G -> infinity), no sampling noise.
 - `kl="exact"` (ours): the exact KL of the two 2-class distributions instead of the k3 estimate.
 
@@ -34,6 +43,7 @@ from deepfake_rl.methods.base import Batch, Method, clipped_surrogate
 ADVANTAGE_NORMS = ("batch", "group")
 SAMPLE_FROM = ("current", "old")
 KL_KINDS = ("k3", "exact")
+NONEG_FORMS = ("eq11", "clipped_ratio")
 
 
 def rewards_for(samples: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -80,14 +90,29 @@ class GRPOSettings:
     kl: str = "k3"
     sample_from: str = "current"
     reference_cache: bool = True   # reuse the frozen reference's outputs on repeatable items (exact)
+    noneg_form: str = "eq11"       # negative=False: Eq. 11 (no ratio) | clipped_ratio (A = r inside Eq. 12)
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("advantage_norm", self.advantage_norm, ADVANTAGE_NORMS),
-                                     ("kl", self.kl, KL_KINDS), ("sample_from", self.sample_from, SAMPLE_FROM)):
+                                     ("kl", self.kl, KL_KINDS), ("sample_from", self.sample_from, SAMPLE_FROM),
+                                     ("noneg_form", self.noneg_form, NONEG_FORMS)):
             if value not in allowed:
                 raise ValueError(f"grpo {name} {value!r}: expected one of {allowed}")
         if self.group_size < 1 or self.old_refresh_steps < 1:
             raise ValueError("grpo group_size and old_refresh_steps must be positive")
+        if self.eq11 and self.sample_from != "current":
+            raise ValueError("grpo negative: false (Eq. 11) samples from the current policy: it has no old "
+                             "policy, so sample_from must be 'current' (or set noneg_form: clipped_ratio)")
+
+    @property
+    def eq11(self) -> bool:
+        """The paper's "w/o neg." (Eq. 11): A = r with no ratio and no clipping."""
+        return not self.negative and self.noneg_form == "eq11"
+
+    @property
+    def uses_old_policy(self) -> bool:
+        """Whether the loss needs an old policy at all (GRPO_s and Eq. 11 have none)."""
+        return not (self.simplified or self.eq11)
 
 
 def _freeze(module: nn.Module) -> nn.Module:
@@ -121,17 +146,19 @@ class GRPO(Method):
     def setup(self, detector: nn.Module, train_size: int) -> None:
         """The reference defaults to the starting checkpoint, frozen. The old policy starts as the
         starting checkpoint too: while that is also the reference (until the first refresh), the
-        reference's forward pass serves both, so no separate old copy is kept or run."""
-        self.old_is_reference = not self.settings.simplified and self.reference is None
+        reference's forward pass serves both, so no separate old copy is kept or run. Variants
+        without an old policy (GRPO_s, Eq. 11) keep none."""
+        uses_old = self.settings.uses_old_policy
+        self.old_is_reference = uses_old and self.reference is None
         if self.reference is None:
             self.reference = _frozen_copy(detector)
         device = next(detector.parameters()).device
         self.reference.to(device)
-        self.old = None if self.settings.simplified or self.old_is_reference else _frozen_copy(detector)
+        self.old = _frozen_copy(detector) if uses_old and not self.old_is_reference else None
         self.cache = ReferenceCache(train_size, device) if self.settings.reference_cache else None
 
     def after_step(self, detector: nn.Module, step: int, batch: Batch) -> dict[str, float]:
-        if not self.settings.simplified and step % self.settings.old_refresh_steps == 0:
+        if self.settings.uses_old_policy and step % self.settings.old_refresh_steps == 0:
             if self.old is None:
                 self.old = _frozen_copy(detector)
             else:
@@ -168,7 +195,8 @@ class GRPO(Method):
     def loss(self, detector: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         """One forward pass with gradients; frozen passes only where needed: the reference when
         beta > 0 (or when it doubles as the old policy) on items not in its cache, the old policy
-        once it has been refreshed (it changes every old_refresh_steps, so it is never cached)."""
+        once it has been refreshed (it changes every old_refresh_steps, so it is never cached).
+        Without an old policy (GRPO_s, Eq. 11) `log_old` is the current one, detached (unused by Eq. 11)."""
         log_p = self._log_probs(detector, batch)
         with torch.no_grad():
             needs_reference = self.settings.beta > 0 or self.old_is_reference
@@ -220,7 +248,8 @@ def grpo_loss(log_p: torch.Tensor, log_old: torch.Tensor, log_ref: torch.Tensor 
               settings: GRPOSettings) -> tuple[torch.Tensor, dict[str, float]]:
     """The GRPO loss from the three policies' log-probabilities ([B, 2] each); pure, for tests.
 
-    `log_ref` None (allowed when beta = 0): no KL term; the log's `kl` is then NaN, not 0."""
+    `log_ref` None (allowed when beta = 0): no KL term; the log's `kl` is then NaN, not 0.
+    `log_old` is not read by the Eq. 11 form (no ratio) nor, for the ratio, by GRPO_s."""
     if log_ref is None and settings.beta > 0:
         raise ValueError("grpo_loss: beta > 0 needs the reference log-probabilities")
     sampling = (log_p.detach() if settings.sample_from == "current" else log_old).exp()
@@ -230,9 +259,12 @@ def grpo_loss(log_p: torch.Tensor, log_old: torch.Tensor, log_ref: torch.Tensor 
         samples = torch.bernoulli(sampling[:, 1:2].expand(-1, settings.group_size)).long()   # 1 = real
         rewards = rewards_for(samples, labels)
         advantages = group_advantages(rewards, settings.advantage_norm, settings.rho, settings.negative)
-        ratio = torch.exp(log_p.gather(1, samples) - log_old.gather(1, samples))
-        epsilon = None if settings.simplified else settings.epsilon
-        objective = clipped_surrogate(ratio, advantages, epsilon)
+        if settings.eq11:
+            objective = log_p.gather(1, samples) * advantages
+        else:
+            ratio = torch.exp(log_p.gather(1, samples) - log_old.gather(1, samples))
+            epsilon = None if settings.simplified else settings.epsilon
+            objective = clipped_surrogate(ratio, advantages, epsilon)
         if log_ref is None:
             kl_term = None
         elif settings.kl == "k3":
@@ -253,6 +285,9 @@ def _expected_objective(log_p: torch.Tensor, log_old: torch.Tensor, log_ref: tor
     """Per-utterance expectation over y~ ~ sampling of the surrogate and of the KL term, with the
     group statistics of an infinite group: mean reward q = P(y~ = y), std sqrt(q (1 - q))."""
     q = sampling.gather(1, labels[:, None]).squeeze(1)                     # P(sampled label is correct)
+    if settings.eq11:                                  # E[r log p(y~)] = q log p(y): gradient p(y) grad log p(y)
+        objective = q * log_p.gather(1, labels[:, None]).squeeze(1)
+        return objective, _expected_kl(log_p, log_ref, sampling, settings), q.mean()
     if not settings.negative:
         advantage_match, advantage_miss = torch.ones_like(q), torch.zeros_like(q)
     else:
@@ -267,10 +302,14 @@ def _expected_objective(log_p: torch.Tensor, log_old: torch.Tensor, log_ref: tor
     objective = objective + (1 - q) * clipped_surrogate(
         torch.exp(log_p.gather(1, other[:, None]) - log_old.gather(1, other[:, None])).squeeze(1),
         advantage_miss.expand_as(q), epsilon)
+    return objective, _expected_kl(log_p, log_ref, sampling, settings), q.mean()
+
+
+def _expected_kl(log_p: torch.Tensor, log_ref: torch.Tensor | None, sampling: torch.Tensor,
+                 settings: GRPOSettings) -> torch.Tensor | None:
+    """Per-utterance KL term of the closed form: the exact KL, or k3's expectation under `sampling`."""
     if log_ref is None:
-        kl_term = None
-    elif settings.kl == "exact":
-        kl_term = exact_kl(log_p, log_ref)
-    else:
-        kl_term = (sampling * k3(log_p, log_ref)).sum(dim=1)
-    return objective, kl_term, q.mean()
+        return None
+    if settings.kl == "exact":
+        return exact_kl(log_p, log_ref)
+    return (sampling * k3(log_p, log_ref)).sum(dim=1)

@@ -19,7 +19,28 @@ State s_i = [f_i, p_i, e_i, l_i^ema, c_i^forget] (Eq. 1, in this order), normali
 - e_i: one-hot of "prediction correct";
 - tanh(l_i^ema) and tanh(c_i^forget / forget_scale), as in the authors' code.
 
-Choices where the paper and the released code (github.com/wannac1/TSRL) are ambiguous or buggy:
+Reward (Eq. 5) of each sample, from its correctness and confidence before and after the weighted
+step: +1 wrong -> right, -1 right -> wrong, +c_rew * dconf right -> right, -c_rew * dconf
+wrong -> wrong, dconf = conf_after - conf_before.
+
+Where the paper and the released code (github.com/wannac1/TSRL) disagree, we follow the paper:
+- Wrong -> wrong reward (`error_reward`). The paper's conf is the confidence of the prediction, and
+  it says the reward penalises "increasing confidence in an incorrect prediction": dconf is the
+  change of the predicted class's probability (the top probability at each moment), so
+  `predicted` (default). With 2 classes a wrong prediction is the same non-target class before and
+  after, its confidence is 1 - P(target), and the reward is +c_rew * dP(target): moving a wrong
+  sample towards its true class is rewarded. (With more classes the prediction may move between two
+  wrong classes; the confidence is then each moment's top probability.) The released code uses the
+  change of P(true class) in both branches (`true_class`), i.e. -c_rew * dP(target) on wrong ->
+  wrong: it rewards pushing wrong samples further wrong. On right -> right the two agree (the
+  predicted class is the true one).
+- Forgetting event (`forgetting`): the paper (section 3.2, "correctly classified after having failed
+  on it in the previous epoch") and the code's state_manager.py both count wrong -> right
+  (`wrong_to_right`, default); the last correctness starts True as in the code, so a sample right at
+  its first visit is not counted. `right_to_wrong` counts Toneva et al.'s forgetting instead (the
+  project's earlier behaviour).
+
+Choices where the paper and the released code are ambiguous or buggy:
 - One distribution object: the released code samples with variance 0.1 and scores PPO log-probs
   with variance 0.01, so the ratio is not pi_new / pi_old even before any update. Here the same
   Normal(actor(s), sigma) both draws z (a reparameterised draw with a seeded generator) and scores
@@ -34,9 +55,6 @@ Choices where the paper and the released code (github.com/wannac1/TSRL) are ambi
   under no_grad, as the released code does; the student's weighted step is a separate train-mode
   forward, so it sees the same dropout as SFT. Cost: two extra forward passes per step after the
   warm-up, one during the warm-up and for `cl` (no reward needed there).
-- Forgetting event = correct at the sample's previous visit, wrong now (Toneva et al.; the brief).
-  The paper's text and the released code count wrong -> right instead. Last correctness starts
-  False so a sample wrong at its first visit is not counted as forgotten.
 - The state manager is updated at every visit (once per epoch per sample), during the warm-up too,
   with the student's own training loss and correctness of that visit (after the state was built,
   so a state holds the history of earlier visits): the same statistic every cross-entropy method
@@ -63,11 +81,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Normal
 
-from deepfake_rl.methods.base import HARD_LOSS, Batch, Method, SampleHistory, clipped_surrogate, hard_fraction
+from deepfake_rl.methods.base import (FORGETTING_EVENTS, HARD_LOSS, Batch, Method, SampleHistory, clipped_surrogate,
+                                     hard_fraction)
 from deepfake_rl.models.detector import scoring_mode
 
 P_COLUMN = -5          # where p_i sits in a state vector: [f, p, e0, e1, ema, forget]
 HISTORY_COLUMNS = 5    # state columns after the feature block
+ERROR_REWARDS = ("predicted", "true_class")   # whose confidence Eq. 5's wrong -> wrong branch uses
 
 
 @dataclass(frozen=True)
@@ -95,10 +115,16 @@ class TSRLSettings:
     expert_low: float = 0.5
     hard_threshold: float = HARD_LOSS        # EMA loss above which a sample counts as hard (TSRL Fig. 1)
     seed: int | None = None                  # None: the training seed (torch.initial_seed() at setup)
+    error_reward: str = "predicted"          # wrong -> wrong: dconf of the predicted class (paper) | true_class (code)
+    forgetting: str = "wrong_to_right"       # the counted event: paper and code | right_to_wrong (Toneva et al.)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "actor_hidden", tuple(self.actor_hidden))
         object.__setattr__(self, "critic_hidden", tuple(self.critic_hidden))
+        for name, value, allowed in (("error_reward", self.error_reward, ERROR_REWARDS),
+                                     ("forgetting", self.forgetting, FORGETTING_EVENTS)):
+            if value not in allowed:
+                raise ValueError(f"tsrl {name} {value!r}: expected one of {allowed}")
         if self.warmup_epochs < 1:
             raise ValueError("tsrl warmup_epochs must be >= 1: BC clones the expert on a warm-up epoch's states")
         positive = {"sigma": self.sigma, "ppo_epochs": self.ppo_epochs, "minibatch_size": self.minibatch_size,
@@ -131,14 +157,40 @@ def expert_weights(states: torch.Tensor, high: float, low: float) -> torch.Tenso
     return torch.where(losses > losses.mean(), torch.full_like(losses, high), torch.full_like(losses, low))
 
 
+@dataclass
+class Prediction:
+    """A batch's correctness, P(true class) and P(predicted class) at one moment (before or after the step)."""
+
+    correct: torch.Tensor
+    confidence: torch.Tensor     # P(true class): the state's p_i
+    top: torch.Tensor            # P(predicted class), the prediction's own confidence
+
+
+def predict(logits: torch.Tensor, labels: torch.Tensor) -> Prediction:
+    probabilities = torch.softmax(logits.float(), dim=1)
+    top, predicted = probabilities.max(dim=1)
+    return Prediction(predicted == labels, probabilities.gather(1, labels[:, None]).squeeze(1), top)
+
+
 def state_change_rewards(correct_before: torch.Tensor, correct_after: torch.Tensor, conf_before: torch.Tensor,
                          conf_after: torch.Tensor, c_rew: float) -> torch.Tensor:
     """Eq. 5: +1 wrong->right, -1 right->wrong, c_rew * dconf right->right, -c_rew * dconf wrong->wrong,
-    with dconf the change of P(true class)."""
+    with dconf the change of the confidence given."""
     delta = c_rew * (conf_after - conf_before).float()
     stays = torch.where(correct_before, delta, -delta)
     flips = torch.where(correct_after, torch.ones_like(delta), -torch.ones_like(delta))
     return torch.where(correct_before == correct_after, stays, flips)
+
+
+def step_rewards(before: Prediction, after: Prediction, c_rew: float, error_reward: str) -> torch.Tensor:
+    """Eq. 5 for a batch scored before and after the weighted step, dconf taken on the predicted
+    class (`predicted`, the paper) or on the true class in every branch (`true_class`, the code);
+    the two differ on wrong -> wrong only (module docstring)."""
+    if error_reward not in ERROR_REWARDS:
+        raise ValueError(f"error_reward {error_reward!r}: expected one of {ERROR_REWARDS}")
+    if error_reward == "predicted":
+        return state_change_rewards(before.correct, after.correct, before.top, after.top, c_rew)
+    return state_change_rewards(before.correct, after.correct, before.confidence, after.confidence, c_rew)
 
 
 # --- the tutor --------------------------------------------------------------------------------------
@@ -280,20 +332,6 @@ def behaviour_cloning(tutor: Tutor, states: torch.Tensor, targets: torch.Tensor,
 # --- the method -------------------------------------------------------------------------------------
 
 @dataclass
-class Prediction:
-    """A batch's correctness and P(true class) at one moment (before or after the step)."""
-
-    correct: torch.Tensor
-    confidence: torch.Tensor
-
-
-def predict(logits: torch.Tensor, labels: torch.Tensor) -> Prediction:
-    probabilities = torch.softmax(logits.float(), dim=1)
-    return Prediction(probabilities.argmax(dim=1) == labels,
-                      probabilities.gather(1, labels[:, None]).squeeze(1))
-
-
-@dataclass
 class Pending:
     """The acting half of a transition, waiting in loss() for after_step's reward."""
 
@@ -331,7 +369,7 @@ class TSRL(Method):
         device = next(detector.parameters()).device
         self.seed = torch.initial_seed() if self.settings.seed is None else self.settings.seed
         self.generator = torch.Generator().manual_seed(self.seed)
-        self.history = SampleHistory(train_size, self.settings.ema_alpha, device)
+        self.history = SampleHistory(train_size, self.settings.ema_alpha, device, self.settings.forgetting)
         self.tutor = self.optimiser = self.projection = self.pending = None
         self.epoch, self.weight_sum, self.weight_count = 0, 0.0, 0
         self.rollout.clear()
@@ -365,8 +403,7 @@ class TSRL(Method):
         pending, self.pending = self.pending, None
         with scoring_mode(detector):
             after = predict(detector.suffix(batch.inputs, batch.lengths).logits, batch.labels)
-        rewards = state_change_rewards(pending.before.correct, after.correct, pending.before.confidence,
-                                       after.confidence, self.settings.c_rew)
+        rewards = step_rewards(pending.before, after, self.settings.c_rew, self.settings.error_reward)
         self.rollout.append(Transition(pending.states, pending.z, pending.log_prob, pending.value, rewards))
         return {"reward": float(rewards.mean())}
 

@@ -1,5 +1,6 @@
-"""One training loop for every method: AdamW on the detector's trainable suffix, validation EER at
-a fixed step interval and at the end, the best state kept, a per-step CSV log and a progress bar.
+"""One training loop for every method: AdamW on the detector's trainable suffix under a learning-rate
+schedule (deepfake_rl.train.lr_schedule), validation EER at a fixed step interval and at the end, the
+best state kept, a per-step CSV log (with each update's rate, `lr`) and a progress bar.
 
 Deterministic for a seed on CPU: seeded shuffling, crops and augmentation, no worker processes.
 Resumable: with a `resume_path` the loop saves its whole state every `checkpoint_every` steps and
@@ -31,6 +32,7 @@ from deepfake_rl.io_utils import atomic_path
 from deepfake_rl.methods.base import Batch, Method
 from deepfake_rl.metrics import eer_from_labels
 from deepfake_rl.scoring import model_inputs, score_dataset
+from deepfake_rl.train.lr_schedule import LRSchedule
 from deepfake_rl.train.resume import (StopRequest, TrainingInterrupted, load_state, rng_state, save_state,
                                       set_rng_state)
 
@@ -51,7 +53,8 @@ class TrainSettings:
     weight_decay: float = 0.01
     adam_eps: float = 1e-6
     grad_clip: float = 100.0
-    crop: int | None = None            # max items along the time axis during training (random offset)
+    crop: int | tuple[int, int] | None = None  # training crop along the time axis: a length, or (min, max)
+    lr_schedule: dict[str, Any] | None = None  # config `lr_schedule` (LRSchedule.from_config); None: constant
     seed: int = 0
     device: str = "cpu"
     precision: str = "fp32"            # fp32 | bf16 (autocast of the forward passes; CUDA, or CPU bf16)
@@ -74,18 +77,30 @@ class TrainResult:
     resumed_from: int = 0              # the step a saved state was resumed at (0: a fresh run)
 
 
+def crop_bounds(crop: int | tuple[int, int] | None) -> tuple[int, int] | None:
+    """A training crop as (min, max) items along the time axis: a single length is (length, length)."""
+    if crop is None:
+        return None
+    low, high = (crop, crop) if np.ndim(crop) == 0 else crop
+    if not 0 < low <= high:
+        raise ValueError(f"crop: need 0 < min <= max, got {crop}")
+    return int(low), int(high)
+
+
 class TrainingView(Dataset):
-    """Training items: cropped to `crop` at a seeded random offset when longer, then RawBoost-augmented
+    """Training items: an item longer than the crop's max is cut to a length drawn uniformly from
+    [min, max] (both ends included; no draw when min == max, i.e. a fixed crop) at a random offset, as
+    the AntiDeepfake recipe cuts clips over 13 s to 10-13 s; shorter items stay whole. Then RawBoost
     when `augment` is set.
 
-    Without worker processes one seeded numpy Generator drives both, item after item, so the loop can
-    save it at an epoch start and replay the epoch's draws exactly on resume. With workers
+    Without worker processes one seeded numpy Generator drives all draws, item after item, so the loop
+    can save it at an epoch start and replay the epoch's draws exactly on resume. With workers
     (`per_item=True`) each item's draws come from a Generator seeded by (seed, epoch, position):
     the same whatever the number of workers or the order they finish in, and nothing to save."""
 
-    def __init__(self, dataset: Dataset, crop: int | None, seed: int, augment: Any = None,
+    def __init__(self, dataset: Dataset, crop: int | tuple[int, int] | None, seed: int, augment: Any = None,
                  per_item: bool = False) -> None:
-        self.dataset, self.crop, self.augment, self.per_item = dataset, crop, augment, per_item
+        self.dataset, self.crop, self.augment, self.per_item = dataset, crop_bounds(crop), augment, per_item
         self.seed, self.epoch = seed, 0
         self.rng = np.random.default_rng(seed)
 
@@ -95,9 +110,11 @@ class TrainingView(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
         item, label, position = self.dataset[index]
         rng = np.random.default_rng([self.seed, self.epoch, index]) if self.per_item else self.rng
-        if self.crop is not None and len(item) > self.crop:
-            offset = int(rng.integers(0, len(item) - self.crop + 1))
-            item = item[offset:offset + self.crop]
+        if self.crop is not None and len(item) > self.crop[1]:
+            low, high = self.crop
+            size = high if low == high else int(rng.integers(low, high + 1))
+            offset = int(rng.integers(0, len(item) - size + 1))
+            item = item[offset:offset + size]
         if self.augment is not None:
             from deepfake_rl.data.rawboost import rawboost
 
@@ -110,16 +127,17 @@ class TrainingView(Dataset):
         return None if lengths is None else np.asarray(lengths())
 
     def lengths(self) -> np.ndarray | None:
-        """Items along the time axis as training sees them (after the crop)."""
+        """Items along the time axis as training sees them at most (capped by the crop's max): what
+        dynamic batches are planned on, so a batch's padded size never exceeds its plan."""
         lengths = self._stored_lengths()
-        return lengths if lengths is None or self.crop is None else np.minimum(lengths, self.crop)
+        return lengths if lengths is None or self.crop is None else np.minimum(lengths, self.crop[1])
 
     def repeatable(self) -> np.ndarray | None:
         """Per item: is its input identical at every visit (never cropped, not augmented)?"""
         lengths = self._stored_lengths()
         if lengths is None:
             return None
-        return (lengths <= (self.crop if self.crop is not None else np.inf)) & (self.augment is None)
+        return (lengths <= (self.crop[1] if self.crop is not None else np.inf)) & (self.augment is None)
 
     def rng_state(self) -> str:
         return json.dumps(self.rng.bit_generator.state)    # JSON: its 128-bit integers as text
@@ -200,6 +218,7 @@ def train(detector: nn.Module, method: Method, train_set: Dataset, valid_set: Da
     parameters = [p for p in detector.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(parameters, lr=settings.lr, weight_decay=settings.weight_decay,
                                   eps=settings.adam_eps)
+    schedule = LRSchedule.from_config(settings.lr, settings.lr_schedule)
     view = TrainingView(train_set, settings.crop, settings.seed, settings.augment, per_item=settings.workers > 0)
     repeatable = view.repeatable()
     repeatable = None if repeatable is None else torch.from_numpy(repeatable)
@@ -234,6 +253,7 @@ def train(detector: nn.Module, method: Method, train_set: Dataset, valid_set: Da
         return eer
 
     def save(epoch: int, epoch_step: int, epoch_start: dict[str, Any]) -> None:
+        # `step` is also the learning-rate schedule's position: the next update runs at schedule.lr_at(step)
         save_state(resume_path, {
             "detector": detector.state_dict(), "optimiser": optimiser.state_dict(),
             "method": method.state_dict(), "best_eer": best_eer, "best_step": best_step,
@@ -269,13 +289,16 @@ def train(detector: nn.Module, method: Method, train_set: Dataset, valid_set: Da
                 inputs, lengths = model_inputs(detector, raw, inputs_are_features, device)
                 batch = Batch(inputs, lengths, raw["label"].to(device), raw["index"].to(device),
                               None if repeatable is None else repeatable[raw["index"]].to(device))
+                rate = schedule.lr_at(step)
+                for group in optimiser.param_groups:
+                    group["lr"] = rate
                 stats, grad_norm = optimiser_step(method, detector, batch, optimiser, parameters,
                                                   settings.grad_clip, precision)
                 step += 1
                 epoch_step += 1
                 with precision:
                     stats.update(method.after_step(detector, step, batch))
-                row = {"step": step, "epoch": epoch, **stats, "grad_norm": grad_norm,
+                row = {"step": step, "epoch": epoch, **stats, "grad_norm": grad_norm, "lr": rate,
                        "seconds": round(time.perf_counter() - start, 3), "valid_eer": ""}
                 if settings.valid_every and step % settings.valid_every == 0 and step < total:
                     row["valid_eer"] = validate()

@@ -18,7 +18,7 @@ from deepfake_rl.data.corpora.deep_voice import load_dv
 from deepfake_rl.data.corpora.dfe24 import load_dfe24
 from deepfake_rl.data.corpora.fake_or_real import load_for
 from deepfake_rl.data.corpora.in_the_wild import load_itw
-from deepfake_rl.data.corpora.media import AudioInfo, decode_audio, probe_audio
+from deepfake_rl.data.media import AudioInfo, decode_audio, probe_audio
 
 Loader = Callable[..., LoadResult]
 

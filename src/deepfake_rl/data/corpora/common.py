@@ -20,7 +20,7 @@ import pandas as pd
 
 from deepfake_rl.data.audio_io import AudioError
 from deepfake_rl.data.bad_files import Skipped, check_policy, skip_summary, skipped_file
-from deepfake_rl.data.corpora.media import AUDIO_SUFFIXES, probe_audio
+from deepfake_rl.data.media import AUDIO_SUFFIXES, probe_audio
 from deepfake_rl.data.manifest import COLUMNS, validate_manifest
 
 _WINDOWS_ABSOLUTE = re.compile(r"^([A-Za-z]:|\\)")  # C:\x, C:x, \\server\x

@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 from scipy import signal
 
-from deepfake_rl.data.prompts import (
+from deepfake_rl.data.embedded.prompts import (
     SAMPLE_RATE,
     fit_length,
     resample,

@@ -22,11 +22,11 @@ import pandas as pd
 import soundfile as sf
 from tqdm import tqdm
 
-from deepfake_rl.data.attacks import ATTACKS, make_fake
+from deepfake_rl.data.embedded.attacks import ATTACKS, make_fake
 from deepfake_rl.data.audio_io import SAMPLE_RATE, write_wav
-from deepfake_rl.data.channels import apply_channel, normalise_loudness, trim_silence
+from deepfake_rl.data.embedded.channels import apply_channel, normalise_loudness, trim_silence
 from deepfake_rl.data.manifest import MANIFEST_NAME, write_manifest
-from deepfake_rl.data.prompts import Prompt, list_codec2_recordings, list_prompts, load_prompt
+from deepfake_rl.data.embedded.prompts import Prompt, list_codec2_recordings, list_prompts, load_prompt
 from deepfake_rl.seeding import rng_for
 
 log = logging.getLogger(__name__)

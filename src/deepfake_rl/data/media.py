@@ -12,6 +12,9 @@ Two routes, chosen by file suffix:
 ffmpeg and ffprobe are always run with an argument list (never a shell string) and the path is
 passed as an absolute ``file:`` URL, so file names with spaces, quotes, semicolons, a leading dash
 or a colon are never interpreted by a shell or as an option or protocol.
+
+This is the bottom of the data path (it imports nothing of the package): audio_io builds the
+checked 16 kHz loading on it, the real-corpus loaders (data.corpora) read headers with it.
 """
 
 from __future__ import annotations
@@ -25,14 +28,16 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from deepfake_rl.data.audio_io import AudioError
-
 SOUNDFILE_SUFFIXES: frozenset[str] = frozenset({".wav", ".flac"})
 FFMPEG_SUFFIXES: frozenset[str] = frozenset({".mp3", ".m4a", ".mp4", ".aac", ".ogg", ".opus", ".webm"})
 AUDIO_SUFFIXES: frozenset[str] = SOUNDFILE_SUFFIXES | FFMPEG_SUFFIXES
 FFMPEG_TIMEOUT_S = 600
 # Bits per sample of libsndfile subtypes; compressed codecs have no such number (0, as torchaudio reports).
 _SUBTYPE_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32, "FLOAT": 32, "DOUBLE": 64}
+
+
+class AudioError(ValueError):
+    """A clip cannot be used; the message names the file and the reason."""
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ Sources (all offline, nothing is downloaded):
   no transcripts).
 
 This module also holds the small audio I/O helpers (run an external tool, read/write PCM,
-resample) that :mod:`deepfake_rl.data.attacks` and :mod:`deepfake_rl.data.channels` reuse, so
+resample) that :mod:`deepfake_rl.data.embedded.attacks` and :mod:`deepfake_rl.data.embedded.channels` reuse, so
 every engine and codec goes through one code path.
 """
 

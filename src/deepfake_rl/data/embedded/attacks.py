@@ -8,7 +8,7 @@ Three kinds:
 * ``vc`` - WORLD voice conversion of a real waveform (F0 ratio + spectral-envelope warp);
 * ``tts`` - text-to-speech from the prompt's transcript (espeak-ng, flite, festival, piper).
 
-Trimming: TTS output is trimmed with :func:`deepfake_rl.data.channels.trim_silence` (35 dB)
+Trimming: TTS output is trimmed with :func:`deepfake_rl.data.embedded.channels.trim_silence` (35 dB)
 inside :func:`make_fake`, because engines add their own leading/trailing silence. Vocoder and
 vc output keep the timing of the ``real`` input, so callers should pass the real prompt
 already trimmed by the same function and use that trimmed waveform as the real sample.
@@ -39,8 +39,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from deepfake_rl.data.channels import trim_silence
-from deepfake_rl.data.prompts import (
+from deepfake_rl.data.embedded.channels import trim_silence
+from deepfake_rl.data.embedded.prompts import (
     SAMPLE_RATE,
     fit_length,
     resample,

