@@ -12,7 +12,8 @@ ANALYSIS_CODE = src("tables.py", "metrics.py")
 
 
 rule metrics:
-    """EER, minDCF and actDCF (ASVspoof 5 costs), Cllr, AUC and ACC per run x test set."""
+    """EER, minDCF and actDCF (ASVspoof 5 costs), Cllr, AUC and ACC per run x test set, on the paper's
+    score (real logit) and on P(real) (the *_preal columns)."""
     input:
         scores=all_scores(),
         code=ANALYSIS_CODE,
@@ -49,8 +50,9 @@ rule uncertainty:
 
 
 rule drift:
-    """Wasserstein distance between the FAKE utterances' embeddings of each test set and of the
-    reference set, per run (each run's own embedding space), and its mean and spread over seeds."""
+    """Wasserstein distance (W1, or sliced when asked for) between the FAKE utterances' embeddings of
+    each test set and of the reference set, per run (each run's own embedding space), with its spread
+    over subsamples, and its mean and spread over seeds."""
     input:
         embeddings=all_embeddings(),
         code=src("drift.py", "io_utils.py"),

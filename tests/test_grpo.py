@@ -463,7 +463,7 @@ def _log_probs(module: nn.Module, batch: Batch) -> torch.Tensor:
 
 
 def _gradients(policy: nn.Module, loss: torch.Tensor) -> list[torch.Tensor]:
-    return list(torch.autograd.grad(loss, list(policy.parameters())))
+    return list(torch.autograd.grad(loss, list(policy.parameters()), retain_graph=True))
 
 
 def _same(first: list[torch.Tensor], second: list[torch.Tensor], atol: float = 1e-6) -> bool:

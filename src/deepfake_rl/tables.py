@@ -1,5 +1,9 @@
 """EER aggregation into the paper's Table 1 layout: one row per (model, method) in the paper's row
-order and ids, one column per test set, in-domain and out-of-domain averages, means over seeds."""
+order and ids, one column per test set, in-domain and out-of-domain averages, means over seeds.
+
+Every metric is computed on both scores (metrics.ranking_score): the paper's real logit (`eer`, Table 1)
+and the authors' evaluation.py softmax P(real) (`eer_preal` and the other `*_preal` columns,
+table1_preal.csv)."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import pandas as pd
 
 from deepfake_rl.io_utils import atomic_path
 from deepfake_rl.run_paths import SCORES, run_keys
-from deepfake_rl.metrics import UndefinedMetricError, detection_metrics, eer_from_labels
+from deepfake_rl.metrics import SCORE_KINDS, UndefinedMetricError, detection_metrics, eer_from_labels, ranking_score
 
 
 @dataclass(frozen=True)
@@ -54,19 +58,24 @@ def finetune_label(method: str) -> str:
     return _FINETUNE_LABELS.get(method, method)
 
 
-def seed_means(eer_long: pd.DataFrame) -> pd.DataFrame:
+# suffix of a metric's column per score kind: `eer` is the paper's score, `eer_preal` the authors' P(real)
+SCORE_SUFFIX = {"logit": "", "p_real": "_preal"}
+
+
+def seed_means(eer_long: pd.DataFrame, column: str = "eer") -> pd.DataFrame:
     """Mean EER over seeds per (model, method, dataset); NaN stays NaN (undefined EER is not averaged away)."""
-    return (eer_long.groupby(["model", "method", "dataset"], sort=False)["eer"]
-            .mean().reset_index())
+    return (eer_long.groupby(["model", "method", "dataset"], sort=False)[column]
+            .mean().rename("eer").reset_index())
 
 
 def make_table1(eer_long: pd.DataFrame, test_sets: dict[str, dict[str, str]],
-                model_labels: dict[str, str]) -> pd.DataFrame:
-    """The paper's Table 1 (EER in %) for the (model, method) pairs present in eer_long.
+                model_labels: dict[str, str], column: str = "eer") -> pd.DataFrame:
+    """The paper's Table 1 (EER in %) for the (model, method) pairs present in eer_long, from its EER
+    column `column` (eer: the paper's score; eer_preal: P(real)).
 
     Rows follow the paper's ids and order; pairs that are not paper rows are appended after them
     with ids continuing the numbering."""
-    means = seed_means(eer_long)
+    means = seed_means(eer_long, column)
     means = means[means["dataset"].isin([*test_sets["in_domain"], *test_sets["out_of_domain"]])]
     in_domain, out_domain = test_sets["in_domain"], test_sets["out_of_domain"]
     pivot = means.set_index(["model", "method", "dataset"])["eer"].unstack("dataset")
@@ -98,15 +107,20 @@ def scored_runs(score_files: Sequence[str | Path]) -> Iterator[tuple[dict[str, A
 
 
 def eer_table(score_files: Sequence[str | Path]) -> pd.DataFrame:
-    """One row per run x test set: model, method, seed, dataset, trial counts and EER (NaN if undefined)."""
+    """One row per run x test set: model, method, seed, dataset, trial counts, EER of the paper's score
+    (`eer`, the CSV's `score` column) and of P(real) (`eer_preal`); NaN and a note if undefined."""
     records = []
     for keys, frame in scored_runs(score_files):
+        labels = frame["label"].to_numpy()
         try:
-            eer, note = eer_from_labels(frame["score"].to_numpy(), frame["label"].to_numpy()), ""
+            eers = {"eer": eer_from_labels(frame["score"].to_numpy(), labels),
+                    "eer_preal": eer_from_labels(ranking_score(frame["logit_fake"].to_numpy(),
+                                                               frame["logit_real"].to_numpy(), "p_real"), labels)}
+            note = ""
         except UndefinedMetricError as error:
-            eer, note = float("nan"), str(error)
-        records.append({**keys, "n_real": int((frame["label"] == 1).sum()),
-                        "n_fake": int((frame["label"] == 0).sum()), "eer": eer, "note": note})
+            eers, note = dict.fromkeys(("eer", "eer_preal"), float("nan")), str(error)
+        records.append({**keys, "n_real": int((labels == 1).sum()), "n_fake": int((labels == 0).sum()), **eers,
+                        "note": note})
     return pd.DataFrame(records)
 
 
@@ -115,14 +129,20 @@ METRIC_COLUMNS = ("eer", "min_dcf", "act_dcf", "cllr", "auc", "acc")
 
 def metrics_long(score_files: Sequence[str | Path], metrics_csv: str | Path) -> pd.DataFrame:
     """results/metrics_long.csv: EER, minDCF, actDCF (ASVspoof 5 costs), Cllr, AUC and ACC per run x test
-    set; a set with one class gets NaN and a note, never a made-up number."""
+    set, for the paper's score (plain columns) and for P(real) (the same names + `_preal`); a set with one
+    class gets NaN and a note, never a made-up number."""
     records = []
     for keys, frame in scored_runs(score_files):
+        columns = (frame["label"].to_numpy(), frame["logit_fake"].to_numpy(), frame["logit_real"].to_numpy())
+        values: dict[str, float] = {}
         try:
-            values, note = detection_metrics(frame["label"].to_numpy(), frame["logit_fake"].to_numpy(),
-                                             frame["logit_real"].to_numpy()), ""
+            for kind in SCORE_KINDS:
+                metrics = detection_metrics(*columns, kind=kind)
+                values.update({f"{name}{SCORE_SUFFIX[kind]}": value for name, value in metrics.items()})
+            note = ""
         except UndefinedMetricError as error:
-            values, note = dict.fromkeys(METRIC_COLUMNS, float("nan")), str(error)
+            values = {f"{name}{SCORE_SUFFIX[kind]}": float("nan") for kind in SCORE_KINDS for name in METRIC_COLUMNS}
+            note = str(error)
         records.append({**keys, **values, "n_trials": len(frame), "note": note})
     table = pd.DataFrame(records)
     with atomic_path(metrics_csv) as temporary:
@@ -132,17 +152,21 @@ def metrics_long(score_files: Sequence[str | Path], metrics_csv: str | Path) -> 
 
 def table1(score_files: Sequence[str | Path], test_sets: Mapping[str, Mapping[str, str]],
            model_labels: Mapping[str, str], eer_long_csv: str | Path, table_csv: str | Path,
-           methods: Sequence[str] | None = None) -> pd.DataFrame:
-    """results/eer_long.csv (every run x test set x seed) and results/table1.csv (paper layout) of
-    the runs of `methods` (None: all; TSRL's methods belong to Table 2)."""
+           methods: Sequence[str] | None = None, preal_table_csv: str | Path | None = None) -> pd.DataFrame:
+    """results/eer_long.csv (every run x test set x seed, both scores), results/table1.csv (paper layout,
+    the paper's score) and, if `preal_table_csv` is given, the same layout on P(real) (table1_preal.csv),
+    of the runs of `methods` (None: all; TSRL's methods belong to Table 2). Returns Table 1."""
     long = eer_table(score_files)
     with atomic_path(eer_long_csv) as temporary:
         long.to_csv(temporary, index=False, float_format="%.6f")
     rows = long if methods is None else long[long["method"].isin(list(methods))]
-    table = make_table1(rows, {k: dict(v) for k, v in test_sets.items()}, dict(model_labels))
-    with atomic_path(table_csv) as temporary:
-        table.to_csv(temporary, index=False)
-    return table
+    outputs = {"eer": table_csv} | ({"eer_preal": preal_table_csv} if preal_table_csv is not None else {})
+    tables = {column: make_table1(rows, {k: dict(v) for k, v in test_sets.items()}, dict(model_labels), column)
+              for column in outputs}
+    for column, path in outputs.items():
+        with atomic_path(path) as temporary:
+            tables[column].to_csv(temporary, index=False)
+    return tables["eer"]
 
 
 def make_table2(metrics: pd.DataFrame, out_of_domain: Mapping[str, str], model_labels: Mapping[str, str],
