@@ -34,4 +34,5 @@ rule all:
     input:
         "results/table1.csv",
         analysis_outputs(),
+        "results/environment.json",  # the machine and software the tables came from
         rules.data.input,  # every configured store, also those no table reads (e.g. dfe24_valid)

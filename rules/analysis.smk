@@ -161,3 +161,45 @@ rule hard_samples:
         CONDA_ENV
     script:
         "scripts/run_stage.py"
+
+
+rule environment:
+    """results/environment.json: CPU model, load, OS, Python, torch and package versions, the corpus tools'
+    versions and the commit; its inputs are the tables, so it is rewritten with them and describes the
+    machine that made them (issue 17: tables differ between machines)."""
+    input:
+        tables=rules.table1.output,
+        table2=rules.table2.output if "table2" in config else [],
+        code=src("environment.py"),
+    output:
+        "results/environment.json",
+    params:
+        corpus=f"{DATA}/corpus",   # the corpus content hashes recorded beside its manifests, where they exist
+    log:
+        "logs/analysis/environment.log",
+    localrule: True
+    conda:
+        CONDA_ENV
+    script:
+        "scripts/run_stage.py"
+
+
+rule results_page:
+    """docs/results.md, the markdown tables of results/ (python -m deepfake_rl results-page). Not in the
+    default target, since docs/ is versioned: `snakemake docs/results.md` writes it on request."""
+    input:
+        tables=rules.table1.output,
+        environment="results/environment.json",
+        uncertainty=rules.uncertainty.output,
+        table2=rules.table2.output if "table2" in config else [],
+        drift=rules.drift.output if "drift" in config else [],
+        code=src("results_page.py"),
+    output:
+        "docs/results.md",
+    log:
+        "logs/analysis/results_page.log",
+    localrule: True
+    conda:
+        CONDA_ENV
+    script:
+        "scripts/run_stage.py"

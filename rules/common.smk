@@ -64,8 +64,8 @@ GPU = 1 if ON_GPU else 0  # declared by GPU rules, so `--resources gpu=N` caps c
 CONDA_ENV = "../envs/deepfake-rl.yaml"
 
 MODEL_CODE = src("models/spec.py", "models/detector.py", "models/checkpoint.py", "data/dataset.py")
-TRAIN_CODE = src("train/loop.py", "train/resume.py", "data/batching.py", "data/rawboost.py", "scoring.py",
-                 "metrics.py", "methods/base.py", "methods/__init__.py")
+TRAIN_CODE = src("train/loop.py", "train/resume.py", "train/lr_schedule.py", "data/batching.py", "data/rawboost.py",
+                 "scoring.py", "metrics.py", "methods/base.py", "methods/__init__.py")
 STAGE_CODE = src("stages.py")  # workflow.py (argument plumbing only) is deliberately not tracked
 
 

@@ -1,13 +1,16 @@
-"""minDCF, actDCF, Cllr, AUC and ACC: hand-computed cases, formula identities and cross-checks."""
+"""minDCF, actDCF, Cllr, AUC and ACC: hand-computed cases, formula identities and cross-checks, on both
+scores (the paper's real logit and the authors' P(real))."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
 from deepfake_rl.metrics import (UndefinedMetricError, accuracy, act_dcf, auc, bayes_threshold, cllr,
                                  detection_metrics, llr_from_logits, min_dcf)
+from deepfake_rl.tables import metrics_long
 
 # the 4 + 4 trials of test_metrics.test_hand_computed_overlap
 REAL = np.array([0.2, 0.6, 0.7, 0.9])
@@ -120,3 +123,52 @@ def test_one_class_is_undefined(metric):
 def test_nan_scores_rejected():
     with pytest.raises(ValueError):
         cllr(np.array([0.1, np.nan]), np.array([1, 0]))
+
+
+def test_both_scores_hand_computed():
+    """Reals (logit_fake, logit_real) = (-10, -1), (-8, 0); fakes (5, 2), (4, 3): by the real logit every
+    fake is above every real (EER 1, AUC 0, minDCF 1 at accept-all), by P(real) (log-odds 9, 8 vs -3, -1)
+    the classes separate (EER 0, AUC 1, minDCF 0). The LLR metrics are the same for both."""
+    labels = np.array([1, 1, 0, 0])
+    logit_fake, logit_real = np.array([-10.0, -8.0, 5.0, 4.0]), np.array([-1.0, 0.0, 2.0, 3.0])
+    paper = detection_metrics(labels, logit_fake, logit_real)
+    authors = detection_metrics(labels, logit_fake, logit_real, kind="p_real")
+    assert (paper["eer"], paper["auc"], paper["min_dcf"]) == (1.0, 0.0, 1.0)
+    assert (authors["eer"], authors["auc"], authors["min_dcf"]) == (0.0, 1.0, 0.0)
+    for name in ("act_dcf", "cllr", "acc"):
+        assert paper[name] == authors[name]
+    assert authors["acc"] == 1.0 and authors["act_dcf"] == 0.0
+
+
+def test_p_real_metrics_ignore_the_sum_of_the_logits():
+    """A per-utterance offset added to both logits (what a random head's untrained sum does) leaves P(real)
+    and every *_preal metric unchanged, while the real logit's ranking degrades."""
+    rng = np.random.default_rng(5)
+    labels = (rng.random(2000) < 0.5).astype(int)
+    llr = rng.normal(size=2000) + 2.0 * (2 * labels - 1)
+    offset = rng.normal(scale=20.0, size=2000)
+    plain = detection_metrics(labels, -llr / 2, llr / 2, kind="p_real")
+    shifted = detection_metrics(labels, offset - llr / 2, offset + llr / 2, kind="p_real")
+    assert plain == pytest.approx(shifted, abs=1e-12)
+    assert detection_metrics(labels, offset - llr / 2, offset + llr / 2)["eer"] > plain["eer"] + 0.2
+    with pytest.raises(ValueError, match="unknown score kind"):
+        detection_metrics(labels, -llr / 2, llr / 2, kind="softmax")
+
+
+def test_metrics_long_has_every_metric_for_both_scores(tmp_path):
+    folder = tmp_path / "runs" / "m" / "sft" / "seed1" / "scores"
+    folder.mkdir(parents=True)
+    logit_fake, logit_real = [-10.0, -8.0, 5.0, 4.0], [-1.0, 0.0, 2.0, 3.0]
+    pd.DataFrame({"ID": list("abcd"), "label": [1, 1, 0, 0], "score": logit_real, "p_real": 0.5,
+                  "logit_fake": logit_fake, "logit_real": logit_real}).to_csv(folder / "itw.csv", index=False)
+    table = metrics_long([folder / "itw.csv"], tmp_path / "metrics_long.csv")
+    written = pd.read_csv(tmp_path / "metrics_long.csv")
+    names = ["eer", "min_dcf", "act_dcf", "cllr", "auc", "acc"]
+    assert list(written.columns) == ["model", "method", "seed", "dataset", *names, *[f"{n}_preal" for n in names],
+                                     "n_trials", "note"]
+    assert (table.loc[0, "eer"], table.loc[0, "eer_preal"], table.loc[0, "auc"], table.loc[0, "auc_preal"]) == (
+        1.0, 0.0, 0.0, 1.0)
+    fakes_only = folder / "for.csv"
+    pd.read_csv(folder / "itw.csv").assign(label=0).to_csv(fakes_only, index=False)
+    undefined = metrics_long([fakes_only], tmp_path / "undefined.csv")
+    assert undefined[[f"{n}_preal" for n in names]].isna().all(axis=None) and undefined["note"].iloc[0]

@@ -1,12 +1,17 @@
-"""EER: hand-made cases and a cross-check against scikit-learn's ROC curve."""
+"""EER: hand-made cases, a cross-check against scikit-learn's ROC curve, and the EER of both scores (the
+paper's real logit, table1.csv; the authors' P(real), table1_preal.csv)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import roc_curve
 
-from deepfake_rl.metrics import UndefinedMetricError, compute_eer, det_curve, eer_from_labels
+from deepfake_rl.metrics import UndefinedMetricError, compute_eer, det_curve, eer_from_labels, ranking_score
+from deepfake_rl.tables import table1
 
 
 def test_perfect_separation_is_zero():
@@ -65,3 +70,59 @@ def test_gaussian_eer_matches_theory():
     rng = np.random.default_rng(0)
     eer, _ = compute_eer(rng.normal(2, 1, 200_000), rng.normal(0, 1, 200_000))
     assert eer == pytest.approx(0.1587, abs=0.003)
+
+
+# ---- both scores: the paper's real logit and the authors' softmax P(real) -----------------------------------
+# Two real and two fake trials whose logit sums differ: by the real logit every fake is above every real,
+# by P(real) (log-odds logit_real - logit_fake: reals 9, 8; fakes -3, -1) every real is above every fake.
+BOTH_LOGITS = pd.DataFrame({"ID": list("abcd"), "label": [1, 1, 0, 0],
+                            "logit_fake": [-10.0, -8.0, 5.0, 4.0], "logit_real": [-1.0, 0.0, 2.0, 3.0]})
+
+
+def scores_csv(folder: Path, dataset: str, logits: pd.DataFrame) -> Path:
+    """A scores CSV as stages.score writes it: score = real logit, p_real = softmax P(real)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    p_real = 1.0 / (1.0 + np.exp(logits["logit_fake"] - logits["logit_real"]))
+    frame = logits.assign(score=logits["logit_real"], p_real=p_real)
+    frame[["ID", "label", "score", "p_real", "logit_fake", "logit_real"]].to_csv(folder / f"{dataset}.csv",
+                                                                                   index=False)
+    return folder / f"{dataset}.csv"
+
+
+def test_the_two_scores_give_different_eers_hand_computed():
+    labels, logit_fake, logit_real = (BOTH_LOGITS[c].to_numpy() for c in ("label", "logit_fake", "logit_real"))
+    softmax = np.exp(np.c_[logit_fake, logit_real]) / np.exp(np.c_[logit_fake, logit_real]).sum(axis=1, keepdims=True)
+    assert eer_from_labels(ranking_score(logit_fake, logit_real, "logit"), labels) == 1.0
+    assert eer_from_labels(softmax[:, 1], labels) == 0.0
+    assert eer_from_labels(ranking_score(logit_fake, logit_real, "p_real"), labels) == 0.0
+    with pytest.raises(ValueError, match="unknown score kind"):
+        ranking_score(logit_fake, logit_real, "prob")
+
+
+def test_p_real_ranks_trials_like_the_softmax_without_its_saturation():
+    rng = np.random.default_rng(3)
+    logits = rng.normal(scale=4.0, size=(400, 2))
+    labels = (rng.random(400) < 0.5).astype(int)
+    ranked = ranking_score(logits[:, 0], logits[:, 1], "p_real")
+    softmax = np.exp(logits[:, 1]) / np.exp(logits).sum(axis=1)
+    assert np.all(np.diff(softmax[np.argsort(ranked, kind="mergesort")]) >= 0)     # the same order as P(real)
+    assert eer_from_labels(ranked, labels) == eer_from_labels(softmax, labels)
+    # logits 40 and 50 apart: float64 P(real) is 1.0 for both (a tie), the log-odds still order them
+    far = ranking_score(np.zeros(2), np.array([40.0, 50.0]), "p_real")
+    assert 1.0 / (1.0 + np.exp(-40.0)) == 1.0 / (1.0 + np.exp(-50.0)) and far[0] < far[1]
+
+
+def test_table1_preal_is_the_eer_of_p_real(tmp_path: Path):
+    runs = tmp_path / "runs" / "xlsr_2b" / "pre_grpo"      # paper row 12: GRPO from a random head
+    test_sets = {"in_domain": {"add23": "ADD23"}, "out_of_domain": {"for": "FoR"}}
+    files = [scores_csv(runs / f"seed{seed}" / "scores", dataset, BOTH_LOGITS)
+             for seed in (1, 2) for dataset in ("add23", "for")]
+    table = table1(files, test_sets, {"xlsr_2b": "XLS-R-2B"}, tmp_path / "eer_long.csv", tmp_path / "table1.csv",
+                   preal_table_csv=tmp_path / "table1_preal.csv")
+    logit, preal = pd.read_csv(tmp_path / "table1.csv"), pd.read_csv(tmp_path / "table1_preal.csv")
+    assert list(preal.columns) == list(logit.columns) and list(preal["row"]) == list(logit["row"]) == [12]
+    eer_columns = ["ADD23", "in-domain ave.", "FoR", "out-of-domain ave."]
+    assert (logit[eer_columns] == 100.0).all(axis=None) and table[eer_columns].equals(logit[eer_columns])
+    assert (preal[eer_columns] == 0.0).all(axis=None)
+    long = pd.read_csv(tmp_path / "eer_long.csv")
+    assert list(long["eer"]) == [1.0] * 4 and list(long["eer_preal"]) == [0.0] * 4

@@ -34,17 +34,21 @@ def test_default_target_is_table1_with_the_paper_rows(tiny_run):
     assert table[eer_columns].notna().all().all()
     long = pd.read_csv(repo / "results" / "eer_long.csv")
     assert set(long["dataset"]) >= {"dfe24_4s", "dfe24_50s", "add23", "for", "dv", "itw", "pool_test"}
+    preal = pd.read_csv(repo / "results" / "table1_preal.csv")      # the same table on P(real)
+    assert list(preal.columns) == list(table.columns) and list(preal["row"]) == list(table["row"])
+    assert preal[eer_columns].notna().all().all() and {"eer", "eer_preal"} <= set(long.columns)
 
 
 def test_the_default_target_also_makes_the_analyses(tiny_run):
     repo, _ = tiny_run
     results = repo / "results"
     metrics = pd.read_csv(results / "metrics_long.csv")
-    assert {"eer", "min_dcf", "act_dcf", "cllr", "auc", "acc"} <= set(metrics.columns)
+    assert {"eer", "min_dcf", "act_dcf", "cllr", "auc", "acc", "eer_preal", "auc_preal"} <= set(metrics.columns)
     eer = pd.read_csv(results / "eer_long.csv")
     assert len(metrics) == len(eer) and "asv19dev" not in set(metrics["dataset"])   # test sets only
     drift = pd.read_csv(results / "drift.csv")
     assert set(drift["dataset"]) == set(eer["dataset"]) and (drift["drift"] >= 0).all()
+    assert set(drift["estimator"]) == {"W1"} and "drift_subsample_std" in drift
     assert (drift.groupby("method").size() == drift.groupby("method")["dataset"].nunique()).all()  # one seed
     table2 = pd.read_csv(results / "table2.csv")
     assert list(table2.columns) == ["model", "metric", "method", "ADD23", "FoR", "DV", "ItW", "Avg."]

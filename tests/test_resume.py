@@ -106,6 +106,21 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, stores, n
     assert_same_run(reference, resumed)
 
 
+def test_resumed_run_follows_the_learning_rate_schedule(tmp_path, stores):
+    """warm_exp_decay (warm-up 3, decay to 0.01 at update 6) across a SIGTERM at step 3: the resumed run
+    takes every update at the rate of the uninterrupted one (the schedule's position is the saved step)
+    and ends bit-identical, log (with its lr column) included."""
+    schedule = {"kind": "warm_exp_decay", "n_warmup_steps": 3, "total_steps": 6, "decay_factor": 0.01}
+    settings = TrainSettings(**{**vars(SETTINGS), "lr_schedule": schedule, "checkpoint_every": 2})
+    reference = run(stores, build_method("sft"), settings, tmp_path / "reference.csv")
+    assert reference[1]["lr"].nunique() == 7           # 1e-3, 0, the ramp, 1e-3 again, the decay
+    with pytest.raises(TrainingInterrupted):
+        run(stores, Failing(build_method("sft"), 3, "sigterm"), settings, tmp_path / "log.csv", tmp_path / "r.pt")
+    resumed = run(stores, build_method("sft"), settings, tmp_path / "log.csv", tmp_path / "r.pt")
+    assert resumed[2].resumed_from == 3
+    assert_same_run(reference, resumed)
+
+
 def test_a_state_of_another_job_or_a_pickle_is_not_used(tmp_path, stores):
     resume = tmp_path / "resume.pt"
     save_state(resume, {"step": 3}, fingerprint(seed=1))

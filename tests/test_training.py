@@ -172,3 +172,87 @@ def test_table2_has_tsrl_layout_with_means_over_seeds():
     assert list(zip(table["metric"], table["method"])) == [("AUC", "SFT"), ("AUC", "TSRL"), ("EER", "SFT"),
                                                            ("EER", "TSRL")]      # CL has no runs: no row
     assert table.loc[0, "ADD23"] == pytest.approx(0.7) and table.loc[3, "Avg."] == pytest.approx(0.1)
+
+
+# ---- training crops (issue 15 item 4) -----------------------------------------------------------------
+
+def _old_fixed_crop(dataset, crop: int, seed: int, augment, per_item: bool, epoch: int = 0) -> list[torch.Tensor]:
+    """The training view's items as the code before [min, max] crops drew them (its __getitem__, verbatim
+    in substance): one offset draw per long item, then RawBoost from the same Generator."""
+    from deepfake_rl.data.rawboost import rawboost
+
+    shared = np.random.default_rng(seed)
+    items = []
+    for index in range(len(dataset)):
+        item = dataset[index][0]
+        rng = np.random.default_rng([seed, epoch, index]) if per_item else shared
+        if len(item) > crop:
+            offset = int(rng.integers(0, len(item) - crop + 1))
+            item = item[offset:offset + crop]
+        if augment is not None:
+            item = torch.from_numpy(rawboost(item.numpy(), augment, rng))
+        items.append(item)
+    return items
+
+
+@pytest.mark.parametrize("per_item", [False, True])
+def test_a_single_crop_length_draws_exactly_as_before(tmp_path, per_item):
+    """crop_seconds as one number: the same items, bit for bit, as the fixed crop always gave (no extra
+    random draw shifts the offsets or RawBoost's noise), with and without workers' per-item seeding;
+    (c, c) is the same crop as c."""
+    from deepfake_rl.data.rawboost import RawBoostSettings
+    from deepfake_rl.train.loop import TrainingView
+
+    dataset = WaveformDataset(labelled_store(tmp_path / "train.h5", 8, 0))
+    for augment in (None, RawBoostSettings()):
+        expected = _old_fixed_crop(dataset, 8000, 5, augment, per_item)
+        for crop in (8000, (8000, 8000)):
+            view = TrainingView(dataset, crop, 5, augment, per_item=per_item)
+            assert all(torch.equal(view[i][0], expected[i]) for i in range(len(dataset))), (crop, augment)
+    assert sum(len(item) > 8000 for item, _, _ in dataset) >= 3      # the case does crop
+
+
+@pytest.mark.parametrize("per_item", [False, True])
+def test_a_crop_range_draws_lengths_within_it(tmp_path, per_item):
+    """crop (7000, 9000): every item longer than 9000 becomes a contiguous piece of it whose length lies in
+    [7000, 9000] and varies between items and epochs; shorter items stay whole (the authors cut only clips
+    over the max); dynamic batches are planned on the max."""
+    from deepfake_rl.train.loop import TrainingView
+
+    dataset = WaveformDataset(labelled_store(tmp_path / "train.h5", 40, 0))
+    view = TrainingView(dataset, (7000, 9000), 5, per_item=per_item)
+    sizes = []
+    for epoch in range(3):
+        view.epoch = epoch
+        for index in range(len(dataset)):
+            original, item = dataset[index][0], view[index][0]
+            if len(original) <= 9000:
+                assert torch.equal(item, original)
+                continue
+            assert 7000 <= len(item) <= 9000
+            starts = torch.nonzero(original == item[0]).flatten().tolist()
+            assert any(torch.equal(original[s:s + len(item)], item) for s in starts)   # a contiguous piece
+            sizes.append(len(item))
+    assert len(sizes) >= 30 and len(set(sizes)) > len(sizes) // 2        # lengths vary
+    assert np.array_equal(view.lengths(), np.minimum(dataset.lengths(), 9000))
+    assert np.array_equal(view.repeatable(), dataset.lengths() <= 9000)
+
+
+def test_crop_seconds_become_items_and_bad_ranges_are_refused(model_cfg):
+    from deepfake_rl.config import ConfigError, load_config, validate_config
+    from deepfake_rl.train.loop import TrainingView
+
+    spec = ModelSpec.from_config("tiny", model_cfg)
+    assert stages.crop_for([10, 13], spec, features=False) == (160000, 208000)
+    assert stages.crop_for(4.0, spec, features=False) == (64000, 64000)
+    assert stages.crop_for([10, 13], spec, features=True) == (160000 // spec.frame_hop, 208000 // spec.frame_hop)
+    assert stages.crop_for(None, spec, features=False) is None
+    with pytest.raises(ValueError, match="min <= max"):
+        TrainingView(WaveformDataset.__new__(WaveformDataset), (9000, 7000), 0)
+    config = load_config("config/config.yaml")
+    validate_config({**config, "finetune": {**config["finetune"], "crop_seconds": [10, 13]}})
+    with pytest.raises(ConfigError, match=r"finetune.crop_seconds: \[min, max\] = \[13, 10\]: 13 must not exceed 10"):
+        validate_config({**config, "finetune": {**config["finetune"], "crop_seconds": [13, 10]}})
+    for bad in ([10], [0, 13]):
+        with pytest.raises(ConfigError, match="finetune.crop_seconds"):
+            validate_config({**config, "finetune": {**config["finetune"], "crop_seconds": bad}})

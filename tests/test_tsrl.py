@@ -1,6 +1,7 @@
-"""TSRL against the paper (section 3) and the brief: the reward table (Eq. 5), the state manager,
-PPO's ratio and clip, behaviour cloning, weights in [0, 1], one distribution for sampling and
-scoring, eval-mode scoring, and a seeded run through the shared training loop."""
+"""TSRL against the paper (section 3) and the brief: the reward table (Eq. 5, both wrong -> wrong
+conventions), the state manager (forgetting = wrong -> right), PPO's ratio, clip and value baseline,
+behaviour cloning, weights in [0, 1] drawn from Normal(actor(s), sigma), one distribution for sampling
+and scoring, eval-mode scoring, and a seeded run through the shared training loop."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from torch.utils.data import Dataset
 
 from deepfake_rl.methods.base import LN2, Batch
 from deepfake_rl.methods.tsrl import (TSRL, SampleHistory, Transition, TSRLSettings, Tutor, behaviour_cloning,
-                                      build_states, draw, expert_weights, hard_fraction, policy_ratio,
-                                      ppo_update, predict, state_change_rewards)
-from deepfake_rl.models.detector import DetectorOutput
+                                      build_states, draw, expert_weights, hard_fraction, policy_ratio, ppo_loss,
+                                      ppo_update, predict, step_rewards)
+from deepfake_rl.models.detector import DetectorOutput, scoring_mode
 from deepfake_rl.train.loop import optimiser_step
 
 
@@ -77,42 +78,106 @@ def started(method: TSRL, n: int = 32, lr: float = 1e-2) -> tuple[ToyDetector, t
 
 # --- reward, history, states ------------------------------------------------------------------------
 
-def test_reward_table_covers_the_four_transitions_and_both_confidence_signs():
-    labels = torch.tensor([1, 1, 0, 0, 1, 0])
-    # P(true class) before and after: wrong->right, right->wrong, right->right up, right->right down,
-    # wrong->wrong with the true class gaining, wrong->wrong with it losing.
-    before = torch.tensor([0.3, 0.8, 0.6, 0.9, 0.2, 0.4])
-    after = torch.tensor([0.7, 0.1, 0.8, 0.7, 0.4, 0.1])
+# P(true class) before and after one step, 2 classes: wrong->right, right->wrong, right->right up,
+# right->right down, wrong->wrong with the true class gaining, wrong->wrong with it losing.
+REWARD_LABELS = torch.tensor([1, 1, 0, 0, 1, 0])
+P_TRUE_BEFORE = torch.tensor([0.3, 0.8, 0.6, 0.9, 0.2, 0.4])
+P_TRUE_AFTER = torch.tensor([0.7, 0.1, 0.8, 0.7, 0.4, 0.1])
+# Eq. 5 by hand, c_rew = 0.5. Only wrong->wrong differs: the paper's conf is the predicted (wrong)
+# class's, 1 - P(true): 0.8 -> 0.6 (dconf -0.2, reward +0.1) and 0.6 -> 0.9 (dconf +0.3, reward -0.15);
+# the authors' code takes dP(true) = +0.2 and -0.3 (rewards -0.1 and +0.15).
+HAND_REWARDS = {"predicted": [1.0, -1.0, 0.1, -0.1, 0.1, -0.15],
+                "true_class": [1.0, -1.0, 0.1, -0.1, -0.1, 0.15]}
 
-    def logits(p_true: torch.Tensor) -> torch.Tensor:
-        p_real = torch.where(labels == 1, p_true, 1 - p_true)
-        return torch.stack([torch.log(1 - p_real), torch.log(p_real)], dim=1)
 
-    old, new = predict(logits(before), labels), predict(logits(after), labels)
+def two_class_logits(p_true: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    p_real = torch.where(labels == 1, p_true, 1 - p_true)
+    return torch.stack([torch.log(1 - p_real), torch.log(p_real)], dim=1)
+
+
+@pytest.mark.parametrize("error_reward", ["predicted", "true_class"])
+def test_reward_table_covers_the_four_transitions_under_both_conventions(error_reward):
+    old = predict(two_class_logits(P_TRUE_BEFORE, REWARD_LABELS), REWARD_LABELS)
+    new = predict(two_class_logits(P_TRUE_AFTER, REWARD_LABELS), REWARD_LABELS)
     assert old.correct.tolist() == [False, True, True, True, False, False]
-    assert torch.allclose(old.confidence, before) and torch.allclose(new.confidence, after)
-    rewards = state_change_rewards(old.correct, new.correct, old.confidence, new.confidence, c_rew=0.5)
-    expected = torch.tensor([1.0, -1.0, 0.5 * 0.2, 0.5 * -0.2, -0.5 * 0.2, -0.5 * -0.3])
-    assert torch.allclose(rewards, expected, atol=1e-6)
+    assert new.correct.tolist() == [True, False, True, True, False, False]
+    assert torch.allclose(old.confidence, P_TRUE_BEFORE) and torch.allclose(new.confidence, P_TRUE_AFTER)
+    assert torch.allclose(old.top, torch.maximum(P_TRUE_BEFORE, 1 - P_TRUE_BEFORE))
+    rewards = step_rewards(old, new, 0.5, error_reward)
+    assert torch.allclose(rewards, torch.tensor(HAND_REWARDS[error_reward]), atol=1e-6)
 
 
-def test_history_ema_and_forgetting_follow_hand_made_visits():
-    history = SampleHistory(3, alpha=0.1)
-    visits = [  # (losses of samples 0 and 1, their correctness)
-        ([1.0, 2.0], [True, False]),
-        ([0.5, 0.2], [False, True]),    # sample 0 forgets (right -> wrong); sample 1 learns (not counted)
-        ([0.1, 3.0], [True, True]),
-        ([2.0, 0.0], [False, True]),    # sample 0 forgets again
-    ]
-    ema = [LN2, LN2]
-    for losses, correct in visits:
-        history.update(torch.tensor([0, 1]), torch.tensor(losses), torch.tensor(correct))
-        ema = [0.9 * e + 0.1 * loss for e, loss in zip(ema, losses)]
-    assert torch.allclose(history.ema_loss, torch.tensor([*ema, LN2]))
-    assert history.forgetting.tolist() == [2, 0, 0]             # wrong at the first visit is no forgetting
-    assert history.last_correct.tolist() == [False, True, False]
-    assert hard_fraction(history.ema_loss, 0.7) == pytest.approx(sum(e > 0.7 for e in [*ema, LN2]) / 3)
+def test_the_paper_rewards_a_wrong_sample_moving_towards_its_class_and_the_code_the_opposite():
+    """Three classes, the prediction moving between two wrong classes (class 0 -> class 1; true 2):
+    the paper's confidence is each moment's predicted class, 0.5 -> 0.55 (penalised: -0.025); the code's
+    is P(true) 0.2 -> 0.15 (rewarded: +0.025)."""
+    labels = torch.tensor([2])
+    before, after = torch.tensor([[0.5, 0.3, 0.2]]).log(), torch.tensor([[0.3, 0.55, 0.15]]).log()
+    old, new = predict(before, labels), predict(after, labels)
+    assert step_rewards(old, new, 0.5, "predicted").item() == pytest.approx(-0.025, abs=1e-6)
+    assert step_rewards(old, new, 0.5, "true_class").item() == pytest.approx(0.025, abs=1e-6)
+    with pytest.raises(ValueError, match="error_reward 'target'"):
+        step_rewards(old, new, 0.5, "target")
+
+
+@pytest.mark.parametrize("error_reward", ["predicted", "true_class"])
+def test_the_method_rewards_with_the_configured_convention(error_reward):
+    """The rollout's rewards are Eq. 5 under `error_reward`, on the batch scored before and after the step."""
+    method = TSRL(warmup_epochs=1, seed=0, error_reward=error_reward)
+    detector, optimiser = started(method, lr=0.5)
+    batches = toy_batches()
+    run_epoch(method, detector, optimiser, batches, 0)
+    other = "true_class" if error_reward == "predicted" else "predicted"
+    wrong_to_wrong = 0
+    for batch in batches:
+        optimiser_step(method, detector, batch, optimiser, list(detector.parameters()), grad_clip=100.0)
+        before = method.pending.before
+        with scoring_mode(detector):
+            after = predict(detector.suffix(batch.inputs, batch.lengths).logits, batch.labels)
+        method.after_step(detector, 1, batch)
+        rewards = method.rollout.items[-1].reward
+        assert torch.allclose(rewards, step_rewards(before, after, 0.5, error_reward), atol=1e-6)
+        stays_wrong = ~before.correct & ~after.correct & (before.confidence != after.confidence)
+        wrong_to_wrong += int(stays_wrong.sum())
+        assert torch.allclose(rewards[stays_wrong], -step_rewards(before, after, 0.5, other)[stays_wrong], atol=1e-6)
+    assert wrong_to_wrong > 0                          # the batches exercise the branch that differs
+
+
+# Correctness of samples 0-4 (columns) at 5 visits, one per epoch (rows); sample 5 is never visited.
+VISITS = [[True, False, True, False, True],
+          [False, True, False, False, True],
+          [True, True, False, False, True],
+          [False, True, False, False, True],
+          [True, True, False, False, True]]
+# wrong -> right (paper, code): sample 0 twice, sample 1 once; a first visit is never an event.
+# right -> wrong (Toneva et al.): sample 0 twice, sample 2 once.
+FORGETTING = {"wrong_to_right": [2, 1, 0, 0, 0, 0], "right_to_wrong": [2, 0, 1, 0, 0, 0]}
+
+
+@pytest.mark.parametrize("forgetting", ["wrong_to_right", "right_to_wrong"])
+def test_history_ema_and_forgetting_follow_hand_made_visits(forgetting):
+    history = SampleHistory(6, alpha=0.1, forgetting=forgetting)
+    losses = torch.tensor([[1.0, 2.0, 0.3, 0.9, 0.1], [0.5, 0.2, 2.0, 1.5, 0.1], [0.1, 3.0, 0.4, 0.8, 0.2],
+                           [2.0, 0.0, 1.1, 0.7, 0.1], [0.3, 0.1, 0.9, 0.9, 0.1]])
+    ema = torch.full((5,), LN2)
+    for visit, correct in enumerate(VISITS):
+        history.update(torch.arange(5), losses[visit], torch.tensor(correct))
+        ema = 0.9 * ema + 0.1 * losses[visit]
+    assert torch.allclose(history.ema_loss, torch.cat([ema, torch.tensor([LN2])]))
+    assert history.forgetting.tolist() == FORGETTING[forgetting]
+    assert history.last_correct[:5].tolist() == VISITS[-1]
+    assert hard_fraction(history.ema_loss, 0.7) == pytest.approx(float((history.ema_loss > 0.7).float().mean()))
     assert hard_fraction(torch.tensor([0.69, 0.71, 2.0, 0.1])) == 0.5
+
+
+def test_tsrl_counts_wrong_to_right_by_default():
+    """The state manager TSRL builds follows the paper unless told otherwise."""
+    for settings, expected in (({}, "wrong_to_right"), ({"forgetting": "right_to_wrong"}, "right_to_wrong")):
+        method = TSRL(seed=0, **settings)
+        started(method, n=6)
+        for correct in VISITS:
+            method.history.update(torch.arange(5), torch.ones(5), torch.tensor(correct))
+        assert method.history.forgetting.tolist() == FORGETTING[expected]
 
 
 def test_states_are_normalised_and_the_expert_upweights_high_loss():
@@ -170,7 +235,78 @@ def test_stored_log_probs_match_a_recomputation_and_the_first_ppo_ratio_is_one()
     assert stats["ppo_clip_fraction"] == 0.0
 
 
-# PPO's clip itself (methods.base.clipped_surrogate, shared with GRPO) is tested in tests/test_grpo.py.
+# PPO's clip function itself (methods.base.clipped_surrogate, shared with GRPO) is tested in
+# tests/test_grpo.py; here, that the tutor's update applies it with its own `clip`.
+
+@pytest.mark.parametrize("clip", [0.2, 0.5])
+def test_ppo_loss_clips_the_ratio_at_the_configured_clip(clip):
+    """Ratios e and 1/e against advantages +-1: min(r A, clip(r) A) takes the clipped side for (e, +1)
+    and (1/e, -1), which then give no gradient to the actor; the other two keep r A."""
+    net = tutor()
+    states = torch.randn(4, 10, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        distribution = net.distribution(states)
+        z = distribution.loc + 0.1
+        log_prob = distribution.log_prob(z) - torch.tensor([1.0, 1.0, -1.0, -1.0])   # ratios e, e, 1/e, 1/e
+    advantages = torch.tensor([1.0, -1.0, 1.0, -1.0])
+    batch = Transition(states, z, log_prob, net.value(states).detach(), torch.zeros(4))
+    _, stats = ppo_loss(net, batch, advantages, TSRLSettings(clip=clip))
+    surrogate = [1 + clip, -math.e, 1 / math.e, -(1 - clip)]
+    assert stats["ppo_policy_loss"] == pytest.approx(-sum(surrogate) / 4, rel=1e-5)
+    assert stats["ppo_clip_fraction"] == 1.0
+    for rows, moves in (([0, 3], False), ([1, 2], True)):
+        net.zero_grad()
+        part = Transition(*(t[rows] for t in vars(batch).values()))
+        ppo_loss(net, part, advantages[rows], TSRLSettings(clip=clip))[0].backward()
+        actor_gradient = sum(float(p.grad.abs().sum()) for p in net.actor.parameters())
+        assert (actor_gradient > 0) == moves
+
+
+def test_the_advantage_is_the_reward_minus_the_critics_value():
+    """A critic that predicted every reward exactly leaves no advantage: the actor does not move (the
+    critic's MSE is 0 too). The same rewards against a zero baseline move it."""
+    states = torch.randn(64, 10, generator=torch.Generator().manual_seed(1))
+    for baseline, actor_moves in (("perfect", False), ("zero", True)):
+        net = tutor()
+        with torch.no_grad():
+            distribution = net.distribution(states)
+            z = draw(distribution, torch.Generator().manual_seed(2))
+        rewards = (z - distribution.loc).sign() * torch.linspace(0.1, 1.0, 64)
+        values = rewards.clone() if baseline == "perfect" else torch.zeros(64)
+        actor = {k: v.clone() for k, v in net.actor.state_dict().items()}
+        optimiser = torch.optim.Adam(net.parameters(), lr=1e-3)
+        stats = ppo_update(net, optimiser, Transition(states, z, distribution.log_prob(z), values, rewards),
+                           TSRLSettings(minibatch_size=16, ppo_epochs=2), torch.Generator().manual_seed(0))
+        moved = any(not torch.equal(actor[k], v) for k, v in net.actor.state_dict().items())
+        assert moved == actor_moves
+        if baseline == "perfect":
+            assert stats["ppo_policy_loss"] == 0.0
+
+
+def test_weights_are_sigmoids_of_draws_from_the_policy_not_its_mean():
+    """After BC the tutor acts with w = sigmoid(z), z ~ Normal(actor(s), sigma): on one state repeated,
+    logit(w) has the actor's mean and the standard deviation sigma (normal by KS), differs between
+    calls, and is what the transition stores with its log-prob."""
+    from scipy import stats as scipy_stats
+
+    sigma = 0.3
+    method = TSRL(warmup_epochs=1, seed=0, sigma=sigma)
+    detector, optimiser = started(method)
+    run_epoch(method, detector, optimiser, toy_batches(), 0)
+    assert method.acting
+    states = torch.randn(1, method.tutor.actor[0].in_features).expand(20000, -1)
+    before = predict(torch.randn(20000, 2), torch.arange(20000) % 2)
+    with torch.no_grad():
+        mu = method.tutor.actor(states[:1]).item()
+    first = method.weights(states, before)
+    z = torch.logit(first.double())
+    assert torch.allclose(method.pending.z.double(), z, atol=1e-4)
+    assert torch.allclose(method.pending.log_prob, torch.distributions.Normal(mu, sigma).log_prob(method.pending.z),
+                          atol=1e-5)
+    assert (z - mu).std().item() == pytest.approx(sigma, rel=0.03)
+    assert (z - mu).mean().item() == pytest.approx(0.0, abs=4 * sigma / math.sqrt(20000))
+    assert scipy_stats.kstest(((z - mu) / sigma).numpy(), "norm").pvalue > 1e-3
+    assert not torch.equal(method.weights(states, before), first)
 
 
 def test_ppo_raises_the_log_prob_of_rewarded_actions():

@@ -15,7 +15,17 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("config", nargs="+", help="config files, merged left to right like --configfile")
     summary = commands.add_parser("corpus-summary", help="per-domain counts and durations of a built corpus")
     summary.add_argument("corpus_root", nargs="?", default="data/corpus")
+    page = commands.add_parser("results-page", help="write docs/results.md (markdown tables) from results/")
+    page.add_argument("--results", default="results", help="the results tree (default: results)")
+    page.add_argument("--out", default="docs/results.md", help="the page to write (default: docs/results.md)")
+    page.add_argument("--readme", help="also paste the page's main part into this README between its markers")
+    config_docs = commands.add_parser("config-docs", help="write docs/configuration.md from the schema")
+    config_docs.add_argument("--config", default="config/config.yaml", help="where the defaults come from")
+    config_docs.add_argument("--out", default="docs/configuration.md")
+    config_docs.add_argument("--check", action="store_true", help="only compare: exit 1 if --out is out of date")
     args = parser.parse_args(argv)
+    if args.command in ("results-page", "config-docs"):
+        return _docs_command(args)
     if args.command == "check-config":
         try:
             load_config(*args.config)
@@ -27,6 +37,29 @@ def main(argv: list[str] | None = None) -> int:
     from deepfake_rl.data.summary import corpus_summary
 
     print(corpus_summary(args.corpus_root).to_string(index=False))
+    return 0
+
+
+def _docs_command(args: argparse.Namespace) -> int:
+    """results-page and config-docs: generated documentation pages."""
+    if args.command == "results-page":
+        from deepfake_rl.results_page import ResultsPageError, write_results_page
+
+        try:
+            write_results_page(args.results, args.out, readme=args.readme)
+        except ResultsPageError as error:
+            print(error, file=sys.stderr)
+            return 1
+        print(f"wrote {args.out}" + (f" and the results block of {args.readme}" if args.readme else ""))
+        return 0
+    from deepfake_rl.config_docs import check_config_docs, write_config_docs
+
+    if args.check:
+        problem = check_config_docs(args.out, args.config)
+        print(problem or f"{args.out} is up to date", file=sys.stderr if problem else sys.stdout)
+        return 1 if problem else 0
+    write_config_docs(args.out, args.config)
+    print(f"wrote {args.out}")
     return 0
 
 

@@ -35,6 +35,7 @@ NUMERICS_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREAD
 KEYS = ("created_utc", "cpu", "platform", "python", "torch", "numpy_blas", "packages", "tools",
         "environment_variables", "git", "corpus_hashes")
 TIMEOUT_S = 20
+SOURCE_ROOT = Path(__file__).resolve().parents[2]   # the checkout whose code runs (src/deepfake_rl/..)
 
 
 def _run(arguments: list[str], must_succeed: bool = True) -> str | None:
@@ -147,7 +148,7 @@ def corpus_hashes(corpus_root: str | Path) -> dict[str, str]:
     return hashes
 
 
-def collect_environment(repo: str | Path = ".", corpus_root: str | Path = "data/corpus") -> dict[str, Any]:
+def collect_environment(repo: str | Path = SOURCE_ROOT, corpus_root: str | Path = "data/corpus") -> dict[str, Any]:
     """Everything in KEYS, gathered now."""
     record = {
         "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -159,7 +160,8 @@ def collect_environment(repo: str | Path = ".", corpus_root: str | Path = "data/
     return record
 
 
-def write_environment(path: str | Path, repo: str | Path = ".", corpus_root: str | Path = "data/corpus") -> dict:
+def write_environment(path: str | Path, repo: str | Path = SOURCE_ROOT,
+                      corpus_root: str | Path = "data/corpus") -> dict[str, Any]:
     """Write results/environment.json atomically (a killed job leaves no partial file) and return it."""
     record = collect_environment(repo, corpus_root)
     with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:

@@ -27,9 +27,12 @@ class ResultsPageError(ValueError):
     """A results tree or README the page cannot be made from; the message names the file."""
 
 
-def markdown_table(frame: pd.DataFrame, decimals: int = 2) -> str:
-    """A pipe table (GitHub markdown), numbers with a fixed number of decimals, NaN as n/a."""
-    return frame.to_markdown(index=False, floatfmt=f".{decimals}f", missingval=MISSING)
+def markdown_table(frame: pd.DataFrame, decimals: int = 2, column_decimals: dict[str, int] | None = None) -> str:
+    """A pipe table (GitHub markdown): numbers with a fixed number of decimals (per column where given),
+    NaN as n/a."""
+    formats = [f".{(column_decimals or {}).get(column, decimals)}f" for column in frame.columns]
+    cells = frame.astype(object).where(frame.notna(), None)     # tabulate writes missingval for None only
+    return cells.to_markdown(index=False, floatfmt=formats, missingval=MISSING)
 
 
 def _read_csv(results: Path, name: str) -> pd.DataFrame | None:
@@ -44,7 +47,8 @@ def half_widths(intervals: pd.DataFrame, eer_long: pd.DataFrame | None = None) -
     intervals in EER points, the number of runs, and (from eer_long.csv) the real/fake trial counts."""
     frame = intervals.assign(half_width=100.0 * (intervals["eer_high"] - intervals["eer_low"]) / 2.0)
     grouped = frame.groupby("dataset", sort=False)["half_width"]
-    table = pd.DataFrame({"test set": list(grouped.groups), "median half-width": grouped.median().to_numpy(),
+    median = grouped.median()
+    table = pd.DataFrame({"test set": median.index, "median half-width": median.to_numpy(),
                           "largest": grouped.max().to_numpy(), "runs": grouped.size().to_numpy()})
     if eer_long is not None and {"n_real", "n_fake"} <= set(eer_long.columns):
         trials = eer_long.groupby("dataset", sort=False)[["n_real", "n_fake"]].first()
@@ -74,7 +78,7 @@ def comparison_rows(significance: pd.DataFrame) -> pd.DataFrame:
         "a - b": 100 * significance["difference"],
         "95 % interval": [f"[{100 * low:.2f}, {100 * high:.2f}]"
                           for low, high in zip(significance["low"], significance["high"])],
-        "p": significance["p_value"].map(lambda p: f"{p:.3f}")})
+        "p": significance["p_value"]})
 
 
 def environment_line(environment: dict[str, Any] | None) -> str:
@@ -99,8 +103,7 @@ def environment_line(environment: dict[str, Any] | None) -> str:
 
 
 def environment_details(environment: dict[str, Any]) -> str:
-    """Package and tool versions, numerics variables and corpus hashes as tables."""
-    parts = []
+    """CPU, package and tool versions, numerics variables and corpus hashes as one table."""
     rows = [("CPU", (environment.get("cpu") or {}).get("model")),
             ("logical cores", (environment.get("cpu") or {}).get("logical_cores")),
             ("OS", (environment.get("platform") or {}).get("platform")),
@@ -113,8 +116,7 @@ def environment_details(environment: dict[str, Any]) -> str:
     rows += [(f"corpus {name}", value) for name, value in (environment.get("corpus_hashes") or {}).items()]
     frame = pd.DataFrame([(key, MISSING if value is None else str(value)) for key, value in rows],
                          columns=["what", "value"])
-    parts.append(frame.to_markdown(index=False, disable_numparse=True))
-    return "\n".join(parts)
+    return frame.to_markdown(index=False, disable_numparse=True)
 
 
 # ---- the page ---------------------------------------------------------------------------------------
@@ -152,6 +154,27 @@ def _read_environment(results: Path) -> dict[str, Any] | None:
         raise ResultsPageError(f"{path}: not valid JSON ({error})") from error
 
 
+def _significance_section(significance: pd.DataFrame) -> list[str]:
+    """Counts per comparison, GRPO against SFT in full, and every comparison with p < ALPHA."""
+    lines = ["## Paired tests", "", f"`results/significance.csv`: per comparison, the tests and those with "
+             f"p < {ALPHA} (a lower: a has the lower EER).", "", markdown_table(significance_summary(significance)), ""]
+    key = significance[(significance["method_a"] == "grpo") & (significance["method_b"] == "sft")]
+    if len(key):
+        lines += ["GRPO against SFT, every model and test set (EER points):", "",
+                  markdown_table(comparison_rows(key), column_decimals={"p": 3}), ""]
+    significant = significance[significance["p_value"] < ALPHA]
+    table = markdown_table(comparison_rows(significant), column_decimals={"p": 3}) if len(significant) else "None."
+    return lines + [f"Every comparison with p < {ALPHA} (EER points):", "", table, ""]
+
+
+def _drift_section(drift: pd.DataFrame) -> list[str]:
+    pivot = drift.pivot_table(index=["model", "method"], columns="dataset", values="drift_mean", sort=False)
+    estimators = ", ".join(dict.fromkeys(drift["estimator"].astype(str))) if "estimator" in drift else "?"
+    return ["## Drift", "", f"`results/drift_summary.csv`: mean over seeds of the distance between the fake "
+            f"embeddings of each test set and of the reference set (estimator: {estimators}).", "",
+            markdown_table(pivot.reset_index(), decimals=3), ""]
+
+
 def render_page(results: str | Path) -> str:
     """The whole page: the main part, then every other table the results tree holds."""
     results = Path(results)
@@ -175,23 +198,10 @@ def render_page(results: str | Path) -> str:
                   markdown_table(half_widths(intervals, _read_csv(results, "eer_long.csv"))), ""]
     significance = _read_csv(results, "significance.csv")
     if significance is not None:
-        significant = significance[significance["p_value"] < ALPHA]
-        lines += ["## Paired tests", "", f"`results/significance.csv`: per comparison, the tests and those with "
-                  f"p < {ALPHA} (a lower: a has the lower EER).", "",
-                  markdown_table(significance_summary(significance)), ""]
-        key = significance[(significance["method_a"] == "grpo") & (significance["method_b"] == "sft")]
-        if len(key):
-            lines += ["GRPO against SFT, every model and test set (EER points):", "",
-                      markdown_table(comparison_rows(key)), ""]
-        lines += [f"Every comparison with p < {ALPHA} (EER points):", "",
-                  markdown_table(comparison_rows(significant)) if len(significant) else "None.", ""]
+        lines += _significance_section(significance)
     drift = _read_csv(results, "drift_summary.csv")
     if drift is not None:
-        pivot = drift.pivot_table(index=["model", "method"], columns="dataset", values="drift_mean", sort=False)
-        estimators = ", ".join(dict.fromkeys(drift["estimator"].astype(str))) if "estimator" in drift else "?"
-        lines += ["## Drift", "", f"`results/drift_summary.csv`: mean over seeds of the distance between the fake "
-                  f"embeddings of each test set and of the reference set (estimator: {estimators}).", "",
-                  markdown_table(pivot.reset_index(), decimals=3), ""]
+        lines += _drift_section(drift)
     environment = _read_environment(results)
     if environment is not None:
         lines += ["## Environment", "", "`results/environment.json`, written when the tables were:", "",

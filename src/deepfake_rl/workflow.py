@@ -152,6 +152,18 @@ def _table1_heatmap(job: Any) -> None:
     table1_heatmap(job.input.table, job.output[0], title="Table 1: EER (%)")
 
 
+def _environment(job: Any) -> None:
+    from deepfake_rl.environment import write_environment
+
+    write_environment(job.output[0], corpus_root=job.params.corpus)
+
+
+def _results_page(job: Any) -> None:
+    from deepfake_rl.results_page import write_results_page
+
+    write_results_page(Path(job.input.environment).parent, job.output[0])
+
+
 def _import_domain(job: Any) -> None:
     from deepfake_rl.data.real_corpus import import_domain
 
@@ -174,7 +186,8 @@ STAGES: dict[str, Stage] = {"build_domain": _build_domain, "segment": _segment, 
                             "score": _score, "score_initial": _score, "table1": _table1, "metrics": _metrics,
                             "uncertainty": _uncertainty, "drift": _drift, "drift_figure": _drift_figure,
                             "table1_heatmap": _table1_heatmap, "table2": _table2, "hard_samples": _hard_samples,
-                            "import_domain": _import_domain, "import_checkpoint": _import_checkpoint}
+                            "import_domain": _import_domain, "import_checkpoint": _import_checkpoint,
+                            "environment": _environment, "results_page": _results_page}
 
 
 def limit_threads(threads: int) -> None:

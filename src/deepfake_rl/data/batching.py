@@ -33,7 +33,8 @@ class DurationBatchSampler(Sampler[list[int]]):
     """Batches of dataset indices whose padded cost is at most ``max_total``.
 
     ``lengths`` are the effective per-item lengths in any unit (samples, frames), i.e. already
-    capped by the training crop where one applies; ``max_total`` is in the same unit (100 s at
+    capped by the training crop where one applies (by its max when crop lengths are drawn from a
+    range: an upper bound, so no batch exceeds its plan); ``max_total`` is in the same unit (100 s at
     16 kHz = 1_600_000 samples). ``max_items`` optionally caps the batch size as well.
 
     Every item appears in exactly one batch per epoch. An item longer than ``max_total`` on its

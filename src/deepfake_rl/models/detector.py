@@ -1,7 +1,9 @@
 """The deepfake detector: SSL front end, mean pooling of the last layer, Linear(D, 2).
 
-Conventions (paper section 2, AntiDeepfake code): output index 0 = fake, 1 = real; the score is
-P(real) = softmax(logits)[:, 1]. The input waveform is layer-normalised per utterance.
+Conventions (paper section 2, AntiDeepfake code): output index 0 = fake, 1 = real. The detection score
+is the logit of the real class, logits[:, 1] (paper section 3.1; scoring.Scores.score); softmax P(real)
+(`real_probability`), the score of the authors' evaluation.py, is kept beside it and ranks trials
+differently when logits[:, 0] + logits[:, 1] varies. The input waveform is layer-normalised per utterance.
 
 The model is split at the freeze boundary into `prefix` (frozen, run without gradients) and
 `suffix` (trained), so that the frozen part can be computed once and cached
@@ -230,7 +232,7 @@ class Detector(nn.Module):
 
 
 def real_probability(logits: torch.Tensor) -> torch.Tensor:
-    """The detection score: P(real) = softmax(logits)[:, REAL]."""
+    """P(real) = softmax(logits)[:, REAL]: the authors' evaluation score (the paper's is the real logit)."""
     return torch.softmax(logits, dim=-1)[:, REAL]
 
 

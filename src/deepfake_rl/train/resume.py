@@ -4,7 +4,9 @@ A fine-tuning job killed by SIGTERM (Snakemake stopping, a SLURM preemption or t
 its state at the step it was at and exits; one killed harder (SIGKILL, a node failure) loses at most
 `checkpoint_every` steps. Rerunning the job resumes from the file and ends with the same result as
 an uninterrupted run (CPU, same seed): parameters, optimiser moments, the method's state, the global
-RNG, the data order of the current epoch and the log rows are all restored.
+RNG, the data order of the current epoch, the log rows and the update count are all restored; the
+update count is also the learning-rate schedule's position (deepfake_rl.train.lr_schedule: the rate
+is a function of it), so the schedule continues where it stopped.
 
 The file is read with `torch.load(weights_only=True)` (tensors, numbers, strings, lists and dicts
 only: nothing is unpickled) and is used only when its fingerprint matches the job's: a changed

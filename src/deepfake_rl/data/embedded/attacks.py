@@ -5,7 +5,8 @@ Three kinds:
 * ``vocoder`` - analysis-resynthesis of a real waveform (WORLD, Griffin-Lim on a mel
   spectrogram, MLSA filter, codec2): same words, speaker and timing, only the waveform
   generator differs;
-* ``vc`` - WORLD voice conversion of a real waveform (F0 ratio + spectral-envelope warp);
+* ``vc`` - voice conversion / disguise of a real waveform: WORLD (F0 ratio + spectral-envelope
+  warp), sox's WSOLA pitch shift, rubberband's phase-vocoder pitch shift;
 * ``tts`` - text-to-speech from the prompt's transcript (espeak-ng, flite, festival, piper).
 
 Trimming: TTS output is trimmed with :func:`deepfake_rl.data.embedded.channels.trim_silence` (35 dB)
@@ -40,7 +41,9 @@ from typing import Any, Callable
 import numpy as np
 
 from deepfake_rl.data.embedded.channels import trim_silence
-from deepfake_rl.data.embedded.prompts import (
+from deepfake_rl.data.embedded.tools import (
+    FFMPEG,
+    FFMPEG_BITEXACT,
     SAMPLE_RATE,
     fit_length,
     resample,
@@ -50,13 +53,15 @@ from deepfake_rl.data.embedded.prompts import (
     write_pcm16,
 )
 
-__all__ = ["Attack", "ATTACKS", "make_fake", "VC_F0_RATIO", "VC_WARP", "TTS_TOP_DB"]
+__all__ = ["Attack", "ATTACKS", "FAMILIES", "make_fake", "VC_F0_RATIO", "VC_WARP", "PITCH_SEMITONES", "TTS_TOP_DB"]
 
 TTS_TOP_DB = 35.0
 # world_vc draws |log ratio| uniformly within these ranges and a random direction (up/down),
 # F0 and formants moving the same way, as a different speaker would.
 VC_F0_RATIO: tuple[float, float] = (1.2, 1.6)
 VC_WARP: tuple[float, float] = (1.05, 1.15)
+# sox_pitch and rubberband shift the pitch by this many semitones, up or down (a voice disguise).
+PITCH_SEMITONES: tuple[float, float] = (2.0, 5.0)
 
 _CODEC2_RATE = 8000
 
@@ -70,6 +75,10 @@ class Attack:
     languages: tuple[str, ...] | None
     description: str
     licence: str
+    # The waveform generator behind the attack (the unit of the corpus roles: the pool covers every
+    # family an out-of-domain set uses, the target domain uses families the pool lacks). Variants of
+    # one engine (voices, bit rates, parameter ranges, WORLD resynthesis or conversion) share it.
+    family: str
 
 
 # ----------------------------------------------------------------------------- library imports
@@ -215,6 +224,36 @@ def _mlsa(real: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out * (rms(real) / max(rms(out), 1e-12))
 
 
+def _pitch_shift(rng: np.random.Generator) -> float:
+    """Semitones of a disguise shift: magnitude in PITCH_SEMITONES, direction random."""
+    return float((1.0 if rng.random() < 0.5 else -1.0) * rng.uniform(*PITCH_SEMITONES))
+
+
+def _sox_pitch(real: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """sox ``pitch`` (WSOLA time stretch + resampling): a time-domain voice disguise."""
+    cents = f"{100.0 * _pitch_shift(rng):.1f}"
+
+    def run(tmp: Path) -> np.ndarray:
+        src, out = write_pcm16(tmp / "in.wav", real), tmp / "out.wav"
+        return run_tool_to_audio(["sox", "-q", "-D", src, out, "pitch", cents], out, what="attack sox_pitch")
+
+    return _with_tempdir(run)
+
+
+def _rubberband(real: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """ffmpeg's rubberband filter (phase vocoder with transient handling), formants kept or shifted."""
+    ratio = 2.0 ** (_pitch_shift(rng) / 12.0)
+    formant = "preserved" if rng.random() < 0.5 else "shifted"
+    pitch_filter = f"rubberband=pitch={ratio:.4f}:formant={formant}"
+
+    def run(tmp: Path) -> np.ndarray:
+        src, out = write_pcm16(tmp / "in.wav", real), tmp / "out.wav"
+        cmd = [*FFMPEG, "-i", src, "-af", pitch_filter, *FFMPEG_BITEXACT, out]
+        return run_tool_to_audio(cmd, out, what="attack rubberband")
+
+    return _with_tempdir(run)
+
+
 def _codec2(mode: str) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
     """codec2 command line (8 kHz s16le raw in and out), resampled 16k -> 8k -> 16k."""
 
@@ -326,12 +365,14 @@ class _Engine:
     synth: _TtsSynth | None = None  # tts
 
 
-def _vocoder(name: str, description: str, licence: str, resynth: _Resynth, kind: str = "vocoder") -> _Engine:
-    return _Engine(Attack(name, kind, None, description, licence), resynth=resynth)
+def _vocoder(name: str, family: str, description: str, licence: str, resynth: _Resynth,
+             kind: str = "vocoder") -> _Engine:
+    return _Engine(Attack(name, kind, None, description, licence, family), resynth=resynth)
 
 
-def _tts_engine(name: str, languages: tuple[str, ...], description: str, licence: str, synth: _TtsSynth) -> _Engine:
-    return _Engine(Attack(name, "tts", languages, description, licence), synth=synth)
+def _tts_engine(name: str, family: str, languages: tuple[str, ...], description: str, licence: str,
+                synth: _TtsSynth) -> _Engine:
+    return _Engine(Attack(name, "tts", languages, description, licence, family), synth=synth)
 
 
 _WORLD_LICENCE = "BSD-3-Clause (WORLD / pyworld)"
@@ -344,45 +385,52 @@ _ESPEAK_VOICES = {
     "en-us": "en", "en-gb": "en", "fr-fr": "fr", "fr-be": "fr", "es": "es", "es-419": "es", "it": "it", "ru": "ru",
 }
 _FLITE_VOICES = {"slt": "clustergen", "rms": "clustergen", "awb": "clustergen", "kal16": "diphone"}
+_FLITE_FAMILIES = {"clustergen": "clustergen", "diphone": "diphone"}   # kal16 concatenates diphones
 
 _ENGINES: dict[str, _Engine] = {
     e.attack.name: e
     for e in [
-        _vocoder("world", "WORLD analysis-resynthesis (dio+stonemask F0, CheapTrick, D4C), frame period 4-6 ms",
+        _vocoder("world", "world", "WORLD analysis-resynthesis (dio+stonemask F0, CheapTrick, D4C), frame period 4-6 ms",
                  _WORLD_LICENCE, _world),
-        _vocoder("griffin_lim", "80-band mel magnitude interpolated back to linear frequency, Griffin-Lim phase (16-32 iterations)",
+        _vocoder("griffin_lim", "griffin_lim", "80-band mel magnitude interpolated back to linear frequency, Griffin-Lim phase (16-32 iterations)",
                  "ISC (librosa)", _griffin_lim),
-        _vocoder("mlsa", "SPTK: SWIPE pitch, mel-cepstrum (order 20-28), pulse/noise excitation through an MLSA filter",
+        _vocoder("mlsa", "mlsa", "SPTK: SWIPE pitch, mel-cepstrum (order 20-28), pulse/noise excitation through an MLSA filter",
                  "MIT (pysptk), BSD-3-Clause (SPTK)", _mlsa),
-        _vocoder("codec2_700c", "codec2 700C (700 bit/s) encode/decode at 8 kHz", _CODEC2_LICENCE, _codec2("700C")),
-        _vocoder("codec2_1300", "codec2 1300 bit/s encode/decode at 8 kHz", _CODEC2_LICENCE, _codec2("1300")),
-        _vocoder("world_vc", "WORLD voice conversion: F0 x1.2-1.6 and formant warp x1.05-1.15, both up or both down",
-                 _WORLD_LICENCE, _world_vc, kind="vc"),
+        _vocoder("codec2_700c", "codec2", "codec2 700C (700 bit/s) encode/decode at 8 kHz", _CODEC2_LICENCE, _codec2("700C")),
+        _vocoder("codec2_1300", "codec2", "codec2 1300 bit/s encode/decode at 8 kHz", _CODEC2_LICENCE, _codec2("1300")),
+        _vocoder("world_vc", "world", "WORLD voice conversion: F0 x1.2-1.6 and formant warp x1.05-1.15, both up or "
+                 "both down", _WORLD_LICENCE, _world_vc, kind="vc"),
+        _vocoder("sox_pitch", "wsola", "sox pitch shift (WSOLA + resampling) by 2-5 semitones up or down",
+                 "GPL-2.0 (SoX)", _sox_pitch, kind="vc"),
+        _vocoder("rubberband", "phase_vocoder", "ffmpeg rubberband pitch shift (phase vocoder) by 2-5 semitones up "
+                 "or down, formants preserved or shifted", "GPL-2.0-or-later (Rubber Band Library, ffmpeg)",
+                 _rubberband, kind="vc"),
         *(
-            _tts_engine(f"espeak_{voice}", (lang,),
+            _tts_engine(f"espeak_{voice}", "espeak", (lang,),
                         f"espeak-ng formant synthesis, voice {voice} + random variant, 140-185 wpm, pitch 35-65",
                         _ESPEAK_LICENCE, _espeak(voice))
             for voice, lang in _ESPEAK_VOICES.items()
         ),
         *(
-            _tts_engine(f"flite_{voice}", ("en",), f"flite {method} voice {voice}, duration stretch 0.9-1.15",
+            _tts_engine(f"flite_{voice}", _FLITE_FAMILIES[method], ("en",), f"flite {method} voice {voice}, duration stretch 0.9-1.15",
                         _FLITE_LICENCE, _flite(voice))
             for voice, method in _FLITE_VOICES.items()
         ),
-        _tts_engine("festival_slt_hts", ("en",),
+        _tts_engine("festival_slt_hts", "hts", ("en",),
                     "festival HTS (HMM parametric) voice cmu_us_slt_arctic_hts, rate 0.9-1.1, F0 +-1.5 semitones",
                     _FESTIVAL_LICENCE.format("CMU/EST free licence (festvox-us-slt-hts)"),
                     _festival("festival_slt_hts", "(voice_cmu_us_slt_arctic_hts)", _hts_tweak)),
-        _tts_engine("festival_kal", ("en",), "festival diphone concatenation, voice kal_diphone, duration stretch 0.9-1.15",
+        _tts_engine("festival_kal", "diphone", ("en",), "festival diphone concatenation, voice kal_diphone, duration stretch 0.9-1.15",
                     _FESTIVAL_LICENCE.format("CSTR/OGI free licence (festvox-kallpc16k)"),
                     _festival("festival_kal", "(voice_kal_diphone)", _diphone_tweak)),
-        _tts_engine("piper_joe", ("en",),
+        _tts_engine("piper_joe", "vits", ("en",),
                     "piper VITS neural TTS, voice en_US-joe-medium, noise 0 (deterministic), length scale 0.9-1.15",
                     "GPL-3.0-or-later (piper-tts); voice joe-medium: data CC0 (MODEL_CARD), fine-tuned from lessac",
                     _piper),
     ]
 }
 ATTACKS: dict[str, Attack] = {name: engine.attack for name, engine in _ENGINES.items()}
+FAMILIES: dict[str, str] = {name: attack.family for name, attack in ATTACKS.items()}
 
 
 # ----------------------------------------------------------------------------- entry point

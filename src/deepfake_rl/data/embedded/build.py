@@ -24,9 +24,9 @@ from tqdm import tqdm
 
 from deepfake_rl.data.embedded.attacks import ATTACKS, make_fake
 from deepfake_rl.data.audio_io import SAMPLE_RATE, write_wav
-from deepfake_rl.data.embedded.channels import apply_channel, normalise_loudness, trim_silence
+from deepfake_rl.data.embedded.channels import apply_channels, normalise_loudness, trim_silence
 from deepfake_rl.data.manifest import MANIFEST_NAME, write_manifest
-from deepfake_rl.data.embedded.prompts import Prompt, list_codec2_recordings, list_prompts, load_prompt
+from deepfake_rl.data.embedded.prompts import Prompt, list_codec2_recordings, list_prompts, load_prompts
 from deepfake_rl.seeding import rng_for
 
 log = logging.getLogger(__name__)
@@ -98,30 +98,50 @@ def plan_clips(recipe: dict[str, Any], size: str, seed: int, domain: str) -> lis
             counts = split_counts(len(prompts), recipe["proportions"])
         parts = [name for name, count in counts.items() for _ in range(count)]
         return [Clip(i, part, (prompt,), ()) for i, (part, prompt) in enumerate(zip(parts, prompts))]
-    # long recordings: each part draws from its own share of prompts, so no prompt crosses parts
-    prompt_counts = split_counts(len(prompts), recipe["proportions"])
+    return _plan_recordings(prompts, counts, long, size, rng, domain, recipe["proportions"])
+
+
+def _plan_recordings(prompts: list[Prompt], counts: dict[str, int], long: dict[str, Any], size: str,
+                     rng: np.random.Generator, domain: str, proportions: dict[str, float]) -> list[Clip]:
+    """Long recordings: one speaker each (a recording never switches voice or language); every
+    speaker's prompts are split between the parts, so no prompt crosses train/valid/test, and each
+    part's recordings are shared between its speakers in proportion to their prompts."""
+    by_speaker: dict[str, list[Prompt]] = {}
+    for prompt in prompts:
+        by_speaker.setdefault(prompt.language if prompt.speaker.startswith("codec2") else prompt.speaker,
+                              []).append(prompt)
+    pools: dict[str, dict[str, list[Prompt]]] = {part: {} for part in counts}
+    for speaker, own in by_speaker.items():
+        offset = 0
+        for part, count in split_counts(len(own), proportions).items():
+            pools[part][speaker] = own[offset: offset + count]
+            offset += count
     clips: list[Clip] = []
-    offset = 0
     for part, count in counts.items():
-        pool = prompts[offset: offset + prompt_counts[part]]
-        offset += prompt_counts[part]
-        if count and not pool:
+        sizes = {speaker: len(pool) for speaker, pool in pools[part].items() if pool}
+        if count and not sizes:
             raise ValueError(f"domain {domain!r}: too few prompts for its {part!r} recordings")
-        cursor = 0
-        for _ in range(count):
-            target = rng.uniform(*long["seconds"][size])
-            chosen: list[Prompt] = []
-            pauses: list[float] = []
-            seconds = 0.0
-            while seconds < target:
-                prompt = pool[cursor % len(pool)]
-                cursor += 1
-                chosen.append(prompt)
-                seconds += prompt_seconds(prompt)
-                pause = rng.uniform(*long["pause"])
-                pauses.append(pause)
-                seconds += pause
-            clips.append(Clip(len(clips), part, tuple(chosen), tuple(pauses[:-1])))
+        total = sum(sizes.values())
+        per_speaker = split_counts(count, {speaker: n / total for speaker, n in sizes.items()}) if count else {}
+        for speaker, recordings in per_speaker.items():
+            pool, cursor = pools[part][speaker], 0
+            for _ in range(recordings):
+                target = rng.uniform(*long["seconds"][size])
+                chosen: list[Prompt] = []
+                pauses: list[float] = []
+                seconds = 0.0
+                while seconds < target:
+                    if cursor == len(pool):
+                        log.warning("domain %s: %s prompts of %s reused in its %s recordings", domain, speaker,
+                                    part, part)
+                    prompt = pool[cursor % len(pool)]
+                    cursor += 1
+                    chosen.append(prompt)
+                    seconds += prompt_seconds(prompt)
+                    pause = rng.uniform(*long["pause"])
+                    pauses.append(pause)
+                    seconds += pause
+                clips.append(Clip(len(clips), part, tuple(chosen), tuple(pauses[:-1])))
     return clips
 
 
@@ -159,10 +179,12 @@ def _join(waves: Sequence[np.ndarray], pauses: Sequence[float]) -> np.ndarray:
     return np.concatenate(pieces).astype(np.float32)
 
 
-def _finish(wave: np.ndarray, chain: Sequence[str], rng: np.random.Generator) -> np.ndarray:
-    """Same level distribution and channel for both classes, then a peak limit."""
-    wave = normalise_loudness(wave, target_dbfs=float(rng.uniform(*LEVEL_DBFS)))
-    wave = apply_channel(wave, chain, rng)
+def _levelled(wave: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A loudness drawn from the same range for both classes."""
+    return normalise_loudness(wave, target_dbfs=float(rng.uniform(*LEVEL_DBFS)))
+
+
+def _peak_limited(wave: np.ndarray) -> np.ndarray:
     peak = float(np.max(np.abs(wave))) if wave.size else 0.0
     return (wave * (PEAK_LIMIT / peak) if peak > PEAK_LIMIT else wave).astype(np.float32)
 
@@ -174,39 +196,60 @@ def _row(clip_id: str, label: str, wave: np.ndarray, attack: str, speaker: str, 
             "Language": clip.prompts[0].language}
 
 
+def _fake_prompts(domain: str, recipe: dict[str, Any], clip: Clip, real: dict[str, np.ndarray],
+                  rng: np.random.Generator) -> tuple[str, list[np.ndarray]]:
+    """The clip's attack (cycling through those that can fake all its prompts) and its fakes."""
+    attacks = compatible_attacks(recipe["attacks"], clip.prompts)
+    if not attacks:
+        raise ValueError(f"domain {domain!r}: no attack in {recipe['attacks']} can fake prompt(s) "
+                         f"{[p.prompt_id for p in clip.prompts]} (TTS needs a transcript in its language)")
+    attack = attacks[clip.index % len(attacks)]
+    return attack, [trim_silence(make_fake(attack, real=real[p.prompt_id], text=p.text, language=p.language, rng=rng))
+                    for p in clip.prompts]
+
+
 def build_domain(domain: str, recipe: dict[str, Any], *, size: str, seed: int, output_dir: str | Path) -> pd.DataFrame:
-    """Generate one domain's audio and manifest into output_dir (built aside, then renamed into place)."""
+    """Generate one domain's audio and manifest into output_dir (built aside, then renamed into place).
+
+    Each clip draws its fake from rng (seed, domain, clip) and each class its level and channel
+    from rng (seed, domain, clip, label), so a clip does not depend on the others; the ffmpeg steps
+    run by batches over all clips (decoding, source codec, channel codecs)."""
     output_dir = Path(output_dir)
     partial = output_dir.with_name(output_dir.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     (partial / "audio").mkdir(parents=True)
     clips = plan_clips(recipe, size, seed, domain)
-    real_cache: dict[str, np.ndarray] = {}
-
-    def real_wave(prompt: Prompt) -> np.ndarray:
-        if prompt.prompt_id not in real_cache:
-            real_cache[prompt.prompt_id] = trim_silence(load_prompt(prompt))
-        return real_cache[prompt.prompt_id]
-
-    rows: list[dict[str, Any]] = []
+    unique = list({p.prompt_id: p for clip in clips for p in clip.prompts}.values())
+    real = {p.prompt_id: trim_silence(wave) for p, wave in zip(unique, load_prompts(unique))}
+    attacks: list[str] = []
+    fakes: list[list[np.ndarray]] = []
     for clip in tqdm(clips, desc=f"corpus {domain}", unit="clip"):
-        attacks = compatible_attacks(recipe["attacks"], clip.prompts)
-        if not attacks:
-            raise ValueError(f"domain {domain!r}: no attack in {recipe['attacks']} can fake prompt(s) "
-                             f"{[p.prompt_id for p in clip.prompts]} (TTS needs a transcript in its language)")
-        attack = attacks[clip.index % len(attacks)]
-        rng = rng_for(seed, domain, str(clip.index))
-        reals = [real_wave(p) for p in clip.prompts]
-        fakes = [apply_channel(trim_silence(make_fake(attack, real=r, text=p.text, language=p.language, rng=rng)),
-                               source_codec(p), rng) for r, p in zip(reals, clip.prompts)]
-        speaker = clip.prompts[0].speaker
-        fake_speaker = speaker if ATTACKS[attack].kind != "tts" else attack
-        for label, waves, name, who in (("real", reals, "-", speaker), ("fake", fakes, attack, fake_speaker)):
+        attack, waves = _fake_prompts(domain, recipe, clip, real, rng_for(seed, domain, str(clip.index)))
+        attacks.append(attack)
+        fakes.append(waves)
+    # the fake of a prompt gets the codec its real prompt came through (no rng is drawn by codecs)
+    flat = [(i, j) for i, clip in enumerate(clips) for j in range(len(clip.prompts))]
+    coded = apply_channels([fakes[i][j] for i, j in flat], [source_codec(clips[i].prompts[j]) for i, j in flat],
+                           [np.random.default_rng(0)] * len(flat))
+    for (i, j), wave in zip(flat, coded):
+        fakes[i][j] = wave
+    items = []   # (clip, label, wave, rng)
+    for clip, waves in zip(clips, fakes):
+        for label, pieces in (("real", [real[p.prompt_id] for p in clip.prompts]), ("fake", waves)):
+            rng = rng_for(seed, domain, str(clip.index), label)
             chain = recipe["channels"][int(rng.integers(len(recipe["channels"])))]
-            wave = _finish(_join(waves, clip.pauses), chain, rng)
-            clip_id = f"{domain}_{label}_{clip.index:04d}"
-            write_wav(partial / "audio" / f"{clip_id}.wav", wave)
-            rows.append(_row(clip_id, label, wave, name, who, clip))
+            items.append((clip, label, _levelled(_join(pieces, clip.pauses), rng), chain, rng))
+    finished = apply_channels([item[2] for item in items], [item[3] for item in items], [item[4] for item in items])
+    rows: list[dict[str, Any]] = []
+    for (clip, label, _, _, _), wave, attack in zip(items, finished, [a for a in attacks for _ in range(2)]):
+        wave = _peak_limited(wave)
+        clip_id = f"{domain}_{label}_{clip.index:04d}"
+        write_wav(partial / "audio" / f"{clip_id}.wav", wave)
+        speaker = clip.prompts[0].speaker
+        if label == "real":
+            rows.append(_row(clip_id, label, wave, "-", speaker, clip))
+        else:
+            rows.append(_row(clip_id, label, wave, attack, speaker if ATTACKS[attack].kind != "tts" else attack, clip))
     manifest = pd.DataFrame(rows)
     write_manifest(manifest, partial / MANIFEST_NAME)
     if output_dir.exists():

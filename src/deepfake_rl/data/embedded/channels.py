@@ -6,8 +6,9 @@ compensated or trimmed) so labels, segment boundaries and real/fake pairs stay a
 every random choice comes from the caller's ``numpy.random.Generator`` so a build is
 reproducible from its seed.
 
-Codecs run the Debian ``ffmpeg`` (mp3, opus, aac, g722) or ``sox`` (gsm: it starts ten times
-faster than ffmpeg) from argument lists in a private temporary directory.
+Codecs run the Debian ``ffmpeg`` (mp3, opus, aac, g722; many clips per process, see
+:func:`apply_channels`) or ``sox`` (gsm: it starts ten times faster than ffmpeg) from argument
+lists in a private temporary directory. Noise and music beds are synthesised from the rng.
 """
 
 from __future__ import annotations
@@ -21,8 +22,12 @@ from typing import Callable, Sequence
 import numpy as np
 from scipy import signal
 
-from deepfake_rl.data.embedded.prompts import (
+from deepfake_rl.data.embedded.tools import (
+    FFMPEG_BITEXACT,
+    FFMPEG_PCM16,
     SAMPLE_RATE,
+    ffmpeg_many,
+    read_output,
     fit_length,
     resample,
     rms,
@@ -37,13 +42,15 @@ __all__ = [
     "trim_silence",
     "normalise_loudness",
     "parse_noise_step",
+    "apply_channels",
+    "channel_type",
     "NOISE_SNR_JITTER_DB",
 ]
 
 NOISE_SNR_JITTER_DB = 1.0  # "noise_20db" draws its SNR uniformly in 20 +- this
 _PEAK_CEILING = 0.99  # loudness normalisation never pushes a peak above this
 _TELEPHONE_RATE = 8000
-_NOISE_STEP = re.compile(r"noise_(\d+(?:\.\d+)?)db")
+_NOISE_STEP = re.compile(r"(noise|music)_(\d+(?:\.\d+)?)db")
 
 Step = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
@@ -116,35 +123,26 @@ def _align_to(decoded: np.ndarray, reference: np.ndarray, max_lag: int = 2048) -
     return fit_length(decoded[lag:], n)
 
 
-_CommandFor = Callable[[Path, Path], list]
-_FFMPEG = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-threads", "1"]
-_BITEXACT = ["-fflags", "+bitexact", "-flags:a", "+bitexact"]
+BatchStep = Callable[[Sequence[np.ndarray]], list[np.ndarray]]
 
 
-def _codec_roundtrip(
-    wav: np.ndarray, step: str, rate: int, ext: str, encode: _CommandFor, decode: _CommandFor
-) -> np.ndarray:
-    """Write ``wav`` at ``rate``, encode to ``coded.<ext>``, decode to wav, return 16 kHz audio
-    aligned to and as long as the input. ``encode``/``decode`` build argument lists from
-    (input path, output path)."""
-    with tempfile.TemporaryDirectory(prefix="deepfake_rl_") as tmp:
-        src, coded, out = Path(tmp) / "in.wav", Path(tmp) / f"coded.{ext}", Path(tmp) / "out.wav"
-        write_pcm16(src, resample(wav, SAMPLE_RATE, rate), rate)
-        run_tool(encode(src, coded), what=f"channel step {step!r} (encode)")
-        decoded = run_tool_to_audio(decode(coded, out), out, what=f"channel step {step!r} (decode)")
-    return _align_to(decoded, wav)
+def _ffmpeg_codec(name: str, codec_args: list[str], ext: str) -> BatchStep:
+    """A step that round-trips clips through an ffmpeg encoder at 16 kHz, many clips per ffmpeg
+    process (ffmpeg_many); each clip comes back aligned to and as long as its input."""
 
+    def roundtrip(waves: Sequence[np.ndarray]) -> list[np.ndarray]:
+        with tempfile.TemporaryDirectory(prefix="deepfake_rl_") as tmp:
+            folder = Path(tmp)
+            sources = [write_pcm16(folder / f"in{i}.wav", wav) for i, wav in enumerate(waves)]
+            coded = [folder / f"coded{i}.{ext}" for i in range(len(waves))]
+            decoded = [folder / f"out{i}.wav" for i in range(len(waves))]
+            ffmpeg_many([([], s, [*codec_args, *FFMPEG_BITEXACT], c) for s, c in zip(sources, coded)],
+                        what=f"channel step {name!r} (encode)")
+            ffmpeg_many([([], c, ["-ac", "1", *FFMPEG_PCM16], d) for c, d in zip(coded, decoded)],
+                        what=f"channel step {name!r} (decode)")
+            return [_align_to(read_output(d, what=f"channel step {name!r}"), wav) for d, wav in zip(decoded, waves)]
 
-def _ffmpeg_codec(name: str, codec_args: list[str], ext: str) -> Step:
-    """A step that round-trips through an ffmpeg encoder at 16 kHz."""
-
-    def encode(src: Path, coded: Path) -> list:
-        return [*_FFMPEG, "-i", src, *codec_args, *_BITEXACT, coded]
-
-    def decode(coded: Path, out: Path) -> list:
-        return [*_FFMPEG, "-i", coded, "-ac", "1", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le", *_BITEXACT, out]
-
-    return lambda wav, rng: _codec_roundtrip(wav, name, SAMPLE_RATE, ext, encode, decode)
+    return roundtrip
 
 
 # ----------------------------------------------------------------------------- steps
@@ -152,11 +150,13 @@ def _ffmpeg_codec(name: str, codec_args: list[str], ext: str) -> Step:
 
 def _gsm(wav: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """GSM 06.10 full rate at 8 kHz through sox (starts ~10x faster than ffmpeg)."""
-    return _codec_roundtrip(
-        wav, "gsm", _TELEPHONE_RATE, "gsm",
-        lambda src, coded: ["sox", "-q", "-D", src, coded],
-        lambda coded, out: ["sox", "-q", "-D", coded, "-b", "16", out],
-    )
+    with tempfile.TemporaryDirectory(prefix="deepfake_rl_") as tmp:
+        src, coded, out = Path(tmp) / "in.wav", Path(tmp) / "coded.gsm", Path(tmp) / "out.wav"
+        write_pcm16(src, resample(wav, SAMPLE_RATE, _TELEPHONE_RATE), _TELEPHONE_RATE)
+        run_tool(["sox", "-q", "-D", src, coded], what="channel step 'gsm' (encode)")
+        decoded = run_tool_to_audio(["sox", "-q", "-D", coded, "-b", "16", out], out,
+                                    what="channel step 'gsm' (decode)")
+    return _align_to(decoded, wav)
 
 
 def _mu_law(wav: np.ndarray, mu: float = 255.0) -> np.ndarray:
@@ -196,17 +196,42 @@ def _coloured_noise(n: int, rng: np.random.Generator) -> np.ndarray:
     return np.fft.irfft(spec / np.sqrt(f), n)
 
 
+def _music(n: int, rng: np.random.Generator) -> np.ndarray:
+    """A synthetic music bed: one chord per bar (random root, major or minor triad of decaying
+    harmonic tones) and a noise-burst beat, tempo 80-140 bpm; all drawn from rng."""
+    t = np.arange(n) / SAMPLE_RATE
+    beat = 60.0 / rng.uniform(80.0, 140.0)
+    music = np.zeros(n)
+    for start in range(0, n, int(4 * beat * SAMPLE_RATE)):
+        span = slice(start, min(n, start + int(4 * beat * SAMPLE_RATE)))
+        local = t[span] - t[start]
+        root = int(rng.integers(40, 60))
+        for midi in (root, root + (4 if rng.random() < 0.5 else 3), root + 7):
+            frequency = 440.0 * 2.0 ** ((midi - 69) / 12.0)
+            tone = sum(np.sin(2 * np.pi * h * frequency * local + rng.uniform(0, 2 * np.pi)) / h for h in range(1, 5))
+            music[span] += tone * np.exp(-local / (2.0 * beat))
+    hits = np.arange(0, n, int(beat * SAMPLE_RATE))
+    burst = rng.standard_normal(int(0.05 * SAMPLE_RATE)) * np.exp(-np.arange(int(0.05 * SAMPLE_RATE)) / 160.0)
+    for hit in hits:
+        piece = burst[: n - hit]
+        music[hit: hit + piece.size] += 2.0 * piece
+    return music
+
+
+_BEDS: dict[str, Callable[[int, np.random.Generator], np.ndarray]] = {"noise": _coloured_noise, "music": _music}
+
+
 def parse_noise_step(name: str) -> float | None:
-    """Nominal SNR of a ``noise_<N>db`` step name, or None when the name is not one."""
+    """Nominal SNR of a ``noise_<N>db`` or ``music_<N>db`` step name, or None when the name is not one."""
     m = _NOISE_STEP.fullmatch(name)
-    return float(m.group(1)) if m else None
+    return float(m.group(2)) if m else None
 
 
-def _add_noise(wav: np.ndarray, rng: np.random.Generator, snr_db: float) -> np.ndarray:
-    """Add noise at an SNR drawn in ``snr_db +- NOISE_SNR_JITTER_DB`` (power over the whole
-    clip, realised exactly)."""
+def _add_noise(wav: np.ndarray, rng: np.random.Generator, snr_db: float, bed: str = "noise") -> np.ndarray:
+    """Add a noise (or music) bed at an SNR drawn in ``snr_db +- NOISE_SNR_JITTER_DB`` (power over
+    the whole clip, realised exactly)."""
     target = snr_db + rng.uniform(-NOISE_SNR_JITTER_DB, NOISE_SNR_JITTER_DB)
-    noise = _coloured_noise(wav.size, rng)
+    noise = _BEDS[bed](wav.size, rng)
     p_sig, p_noise = rms(wav) ** 2, rms(noise) ** 2
     if p_sig <= 0.0 or p_noise <= 0.0:
         return wav + 0.0
@@ -249,22 +274,28 @@ def _loudnorm(wav: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return normalise_loudness(wav)
 
 
-def _noise(snr_db: float) -> Step:
-    return lambda wav, rng: _add_noise(wav, rng, snr_db)
+def _noise(snr_db: float, bed: str = "noise") -> Step:
+    return lambda wav, rng: _add_noise(wav, rng, snr_db, bed)
 
 
-_STEPS: dict[str, Step] = {
+# ffmpeg codecs: many clips per process (apply_channels); they draw nothing from rng
+_BATCHED: dict[str, BatchStep] = {
     "mp3_24k": _ffmpeg_codec("mp3_24k", ["-c:a", "libmp3lame", "-b:a", "24k"], "mp3"),
     "mp3_64k": _ffmpeg_codec("mp3_64k", ["-c:a", "libmp3lame", "-b:a", "64k"], "mp3"),
     "opus_12k": _ffmpeg_codec("opus_12k", ["-c:a", "libopus", "-b:a", "12k"], "ogg"),
     "opus_24k": _ffmpeg_codec("opus_24k", ["-c:a", "libopus", "-b:a", "24k"], "ogg"),
     "aac_32k": _ffmpeg_codec("aac_32k", ["-c:a", "aac", "-b:a", "32k"], "m4a"),
-    "gsm": _gsm,
     "g722": _ffmpeg_codec("g722", ["-c:a", "g722", "-f", "g722"], "g722"),
+}
+_STEPS: dict[str, Step] = {
+    **{name: (lambda batch: lambda wav, rng: batch([wav])[0])(batch) for name, batch in _BATCHED.items()},
+    "gsm": _gsm,
     "telephone": _telephone,
     "noise_10db": _noise(10.0),
     "noise_20db": _noise(20.0),
     "noise_30db": _noise(30.0),
+    "music_10db": _noise(10.0, "music"),
+    "music_20db": _noise(20.0, "music"),
     "reverb_small": _reverb((0.15, 0.35)),
     "reverb_large": _reverb((0.6, 1.0)),
     "lowpass_4k": _lowpass_4k,
@@ -274,28 +305,61 @@ _STEPS: dict[str, Step] = {
 CHANNEL_STEPS: tuple[str, ...] = tuple(_STEPS)
 
 
+def channel_type(step: str) -> str:
+    """The kind of processing a step is, its name up to the first underscore: mp3_24k and mp3_64k
+    are mp3, noise_10db is noise, reverb_large is reverb (the unit of the corpus roles)."""
+    return step.split("_", 1)[0]
+
+
 def _resolve(name: str) -> Step:
     if name in _STEPS:
         return _STEPS[name]
-    snr = parse_noise_step(name)
-    if snr is not None:  # any noise_<N>db beyond the listed three
-        return _noise(snr)
-    raise ValueError(f"unknown channel step {name!r}; known: {', '.join(CHANNEL_STEPS)} (or noise_<N>db)")
+    m = _NOISE_STEP.fullmatch(name)
+    if m:  # any noise_<N>db / music_<N>db beyond the listed ones
+        return _noise(float(m.group(2)), m.group(1))
+    raise ValueError(f"unknown channel step {name!r}; known: {', '.join(CHANNEL_STEPS)} (or noise_<N>db, "
+                     "music_<N>db)")
+
+
+def _checked(name: str, wav: np.ndarray, n: int) -> np.ndarray:
+    out = fit_length(np.asarray(wav, dtype=np.float32), n)
+    if not np.all(np.isfinite(out)):
+        raise RuntimeError(f"channel step {name!r} produced non-finite samples")
+    return out
+
+
+def apply_channels(waves: Sequence[np.ndarray], chains: Sequence[Sequence[str]],
+                   rngs: Sequence[np.random.Generator]) -> list[np.ndarray]:
+    """Apply each clip's chain of named steps in order, each clip drawing from its own rng; results
+    are 16 kHz mono float32 of the inputs' lengths. The ffmpeg codecs run many clips per process
+    (position by position along the chains); a clip's result is the same as alone."""
+    if any(isinstance(chain, str) for chain in chains):
+        raise TypeError("steps must be a sequence of step names, not a string")
+    for chain in chains:
+        for name in chain:
+            _resolve(name)  # fail before any work on a typo
+    outs = [np.asarray(wav, dtype=np.float32) for wav in waves]
+    for out in outs:
+        if out.ndim != 1:
+            raise ValueError(f"apply_channel expects mono audio, got shape {out.shape}")
+    for position in range(max((len(chain) for chain in chains), default=0)):
+        batched: dict[str, list[int]] = {}
+        for index, chain in enumerate(chains):
+            if position >= len(chain) or outs[index].size == 0:
+                continue
+            name = chain[position]
+            if name in _BATCHED:
+                batched.setdefault(name, []).append(index)
+            else:
+                outs[index] = _checked(name, _resolve(name)(outs[index], rngs[index]), outs[index].size)
+        for name, indices in batched.items():
+            for index, coded in zip(indices, _BATCHED[name]([outs[i] for i in indices])):
+                outs[index] = _checked(name, coded, outs[index].size)
+    return outs
 
 
 def apply_channel(wav: np.ndarray, steps: Sequence[str], rng: np.random.Generator) -> np.ndarray:
     """Apply the named steps in order; the result is 16 kHz mono float32 of the input's length."""
     if isinstance(steps, str):
         raise TypeError("steps must be a sequence of step names, not a string")
-    funcs = [(name, _resolve(name)) for name in steps]  # fail before any work on a typo
-    out = np.asarray(wav, dtype=np.float32)
-    if out.ndim != 1:
-        raise ValueError(f"apply_channel expects mono audio, got shape {out.shape}")
-    n = out.size
-    for name, func in funcs:
-        if n == 0:
-            break
-        out = fit_length(np.asarray(func(out, rng), dtype=np.float32), n)
-        if not np.all(np.isfinite(out)):
-            raise RuntimeError(f"channel step {name!r} produced non-finite samples")
-    return out
+    return apply_channels([wav], [steps], [rng])[0]

@@ -8,25 +8,23 @@ Sources (all offline, nothing is downloaded):
 * the human test recordings shipped by ``codec2-examples`` (8 kHz, several English speakers,
   no transcripts).
 
-This module also holds the small audio I/O helpers (run an external tool, read/write PCM,
-resample) that :mod:`deepfake_rl.data.embedded.attacks` and :mod:`deepfake_rl.data.embedded.channels` reuse, so
-every engine and codec goes through one code path.
+Decoding goes through :mod:`deepfake_rl.data.embedded.tools` (one ffmpeg process for many G.722
+prompts), like every engine and codec of the corpus.
 """
 
 from __future__ import annotations
 
 import gzip
 import re
-import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
-import soundfile as sf
 
-from deepfake_rl.data.audio_io import SAMPLE_RATE, resample
+from deepfake_rl.data.audio_io import SAMPLE_RATE
+from deepfake_rl.data.embedded.tools import FFMPEG_PCM16, ffmpeg_many, read_audio, read_output
 
 __all__ = [
     "SAMPLE_RATE",
@@ -36,13 +34,7 @@ __all__ = [
     "list_prompts",
     "list_codec2_recordings",
     "load_prompt",
-    "run_tool",
-    "run_tool_to_audio",
-    "read_audio",
-    "write_pcm16",
-    "resample",
-    "fit_length",
-    "rms",
+    "load_prompts",
 ]
 
 ASTERISK_ROOT = Path("/usr/share/asterisk/sounds")
@@ -107,79 +99,6 @@ _CODEC2_LICENCE = "LGPL-2.1 (codec2-examples, David Rowe)"
 # A stage direction announcing a tone inside the recording: "...pound key. (simple tone sound plays)".
 _NON_SPEECH_NOTE = re.compile(r"[(<][^)>]*\b(tone|beep|sound|music|ring|bip|tono|suono)", re.IGNORECASE)
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_.-]+")
-
-
-# ----------------------------------------------------------------------------- tool helpers
-
-
-def run_tool(cmd: Sequence[str | Path], *, what: str) -> None:
-    """Run an external program from an argument list (never a shell) and fail loudly.
-
-    ``what`` names the step or file for the error message, so a failed build says which
-    prompt, attack or channel broke rather than only printing an exit status.
-    """
-    args = [str(c) for c in cmd]
-    try:
-        proc = subprocess.run(
-            args, stdin=subprocess.DEVNULL, capture_output=True, check=False
-        )
-    except FileNotFoundError as exc:
-        raise RuntimeError(f"{what}: program {args[0]!r} is not installed") from exc
-    if proc.returncode != 0:
-        err = proc.stderr.decode("utf-8", "replace").strip()[-800:]
-        raise RuntimeError(f"{what}: {Path(args[0]).name} exited with {proc.returncode}: {err}")
-
-
-def fit_length(wav: np.ndarray, n: int) -> np.ndarray:
-    """Trim or zero-pad at the end to exactly ``n`` samples (codec and vocoder frame padding)."""
-    wav = np.asarray(wav, dtype=np.float32)
-    return wav[:n] if wav.size >= n else np.pad(wav, (0, n - wav.size))
-
-
-def rms(wav: np.ndarray) -> float:
-    """Root mean square in float64 (0 for an empty array)."""
-    return float(np.sqrt(np.mean(np.square(wav, dtype=np.float64)))) if wav.size else 0.0
-
-
-def read_audio(path: Path, *, what: str, raw_rate: int | None = None) -> np.ndarray:
-    """Read a wav file (or headerless s16le when ``raw_rate`` is given) as 16 kHz mono float32."""
-    try:
-        if raw_rate is not None:
-            wav = np.fromfile(path, dtype="<i2").astype(np.float32) / 32768.0
-            sr = raw_rate
-        else:
-            wav, sr = sf.read(str(path), dtype="float32", always_2d=True)
-            wav = wav.mean(axis=1)
-    except (OSError, RuntimeError, sf.LibsndfileError) as exc:
-        raise RuntimeError(f"{what}: cannot read audio {path}: {exc}") from exc
-    if wav.size == 0:
-        raise RuntimeError(f"{what}: {path} holds no audio")
-    out = resample(wav, sr)
-    if not np.all(np.isfinite(out)):
-        raise RuntimeError(f"{what}: {path} decoded to non-finite samples")
-    return out
-
-
-def run_tool_to_audio(
-    cmd: Sequence[str | Path], output: Path, *, what: str, raw_rate: int | None = None
-) -> np.ndarray:
-    """Run a tool that writes ``output`` and return that audio at 16 kHz (the shared path of
-    every decoder, TTS engine and codec)."""
-    run_tool(cmd, what=what)
-    if not output.is_file() or output.stat().st_size == 0:
-        raise RuntimeError(f"{what}: {Path(str(cmd[0])).name} wrote no audio to {output.name}")
-    return read_audio(output, what=what, raw_rate=raw_rate)
-
-
-def write_pcm16(path: Path, wav: np.ndarray, sr: int = SAMPLE_RATE, *, raw: bool = False) -> Path:
-    """Write float audio as 16-bit PCM (wav, or headerless s16le for tools like c2enc)."""
-    pcm = np.clip(np.round(np.asarray(wav, dtype=np.float64) * 32767.0), -32768, 32767)
-    pcm = pcm.astype("<i2")
-    if raw:
-        pcm.tofile(path)
-    else:
-        sf.write(str(path), pcm, sr, subtype="PCM_16")
-    return path
 
 
 # ----------------------------------------------------------------------------- prompt lists
@@ -311,17 +230,33 @@ def list_codec2_recordings() -> list[Prompt]:
 
 def load_prompt(prompt: Prompt) -> np.ndarray:
     """Decode a prompt to 16 kHz mono float32 (not trimmed: see channels.trim_silence)."""
-    path = Path(prompt.path)
-    what = f"load_prompt({prompt.prompt_id}, {path})"
-    if not path.is_file():
-        raise RuntimeError(f"{what}: file not found")
-    suffix = path.suffix.lower()
-    if suffix == ".raw":
-        return read_audio(path, what=what, raw_rate=_CODEC2_RAW_RATE)
-    if suffix != ".g722":
-        return read_audio(path, what=what)
-    with tempfile.TemporaryDirectory(prefix="deepfake_rl_") as tmp:
-        out = Path(tmp) / "decoded.wav"
-        cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-               "-f", "g722", "-i", path, "-ac", "1", "-c:a", "pcm_s16le", out]
-        return run_tool_to_audio(cmd, out, what=what)
+    return load_prompts([prompt])[0]
+
+
+def _what(prompt: Prompt) -> str:
+    return f"load_prompt({prompt.prompt_id}, {prompt.path})"
+
+
+def load_prompts(prompts: Sequence[Prompt]) -> list[np.ndarray]:
+    """Decode prompts to 16 kHz mono float32, the G.722 ones by batches through one ffmpeg process
+    each (its start-up costs more than decoding a prompt); the result does not depend on batching."""
+    for prompt in prompts:
+        if not Path(prompt.path).is_file():
+            raise RuntimeError(f"{_what(prompt)}: file not found")
+    waves: dict[int, np.ndarray] = {}
+    g722 = [i for i, p in enumerate(prompts) if Path(p.path).suffix.lower() == ".g722"]
+    for index, prompt in enumerate(prompts):
+        suffix = Path(prompt.path).suffix.lower()
+        if suffix == ".raw":
+            waves[index] = read_audio(Path(prompt.path), what=_what(prompt), raw_rate=_CODEC2_RAW_RATE)
+        elif suffix != ".g722":
+            waves[index] = read_audio(Path(prompt.path), what=_what(prompt))
+    if g722:
+        with tempfile.TemporaryDirectory(prefix="deepfake_rl_") as tmp:
+            outputs = [Path(tmp) / f"decoded{i}.wav" for i in g722]
+            ffmpeg_many([(["-f", "g722"], prompts[i].path, ["-ac", "1", *FFMPEG_PCM16], out)
+                         for i, out in zip(g722, outputs)],
+                        what=f"load_prompts({len(g722)} G.722 prompts, {prompts[g722[0]].prompt_id}, ...)")
+            for i, out in zip(g722, outputs):
+                waves[i] = read_output(out, what=_what(prompts[i]))
+    return [waves[i] for i in range(len(prompts))]
