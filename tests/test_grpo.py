@@ -481,8 +481,13 @@ def test_without_negative_is_eq11_after_old_policy_refreshes_too(beta):
     start = copy.deepcopy(policy)
     frozen: list[nn.Module] = []
     original = method._log_probs
-    method._log_probs = lambda module, batch: (frozen.append(module) if module is not policy else None,
-                                               original(module, batch))[1]
+
+    def recorded(module: nn.Module, batch: Batch) -> torch.Tensor:
+        if module is not policy:
+            frozen.append(module)
+        return original(module, batch)
+
+    method._log_probs = recorded
     _steps(method, policy, 1, 5)
     assert method.old is None and not method.old_is_reference
     batch = _toy_batch(1)

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from deepfake_rl.models import load_detector
+from deepfake_rl.results_page import render_page
 from tests.conftest import TINY_CONFIGS, copy_repository, snakemake_runner
 from tests.test_workflow import job_counts
 
@@ -59,6 +60,7 @@ def test_the_default_target_also_makes_the_analyses(tiny_run):
     for figure in ("table1_heatmap", "drift_methods", "drift_beta", "hard_samples"):
         assert (results / "figures" / f"{figure}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert list(pd.read_csv(results / "significance.csv").columns)[:4] == ["model", "dataset", "method_a", "method_b"]
+    assert "**Table 1**" in render_page(results) and "## Environment" in render_page(results)   # docs/results.md
 
 
 def test_second_run_has_nothing_to_do(tiny_run):
@@ -81,7 +83,7 @@ def overlay(repo: Path, name: str, text: str) -> str:
 
 # what any change of scores reruns after scoring: the tables, analyses and figures (all local, seconds)
 DOWNSTREAM = {"table1": 1, "metrics": 1, "uncertainty": 1, "drift": 1, "drift_figure": 2, "table1_heatmap": 1,
-              "table2": 1, "all": 1}
+              "table2": 1, "environment": 1, "all": 1}
 
 
 def rerun_methods(dry_run: str) -> set[str]:

@@ -33,11 +33,12 @@ mms_300m,sft,1,dfe24_4s,0.15,0.05,0.25
 mms_300m,sft,2,dfe24_4s,0.05,0.0,0.1
 mms_300m,none,0,add23,0.05,0.035,0.065
 """
-# 2 of 3 with p < 0.05: grpo below sft on dfe24_4s, grpo_s above grpo on add23
+# 2 of 4 with p < 0.05: grpo below sft on dfe24_4s, grpo_s above grpo on add23
 SIGNIFICANCE = """model,dataset,method_a,method_b,n_seeds_a,n_seeds_b,eer_a,eer_b,difference,low,high,p_value
 mms_300m,dfe24_4s,grpo,sft,3,3,0.06,0.08,-0.02,-0.035,-0.005,0.01
 mms_300m,add23,grpo,sft,3,3,0.09,0.095,-0.005,-0.02,0.01,0.2
 mms_300m,add23,grpo_s,grpo,3,3,0.1,0.09,0.01,0.001,0.02,0.04
+mms_300m,avg:out_of_domain,grpo,sft,3,3,0.08,0.09,-0.01,-0.03,0.01,0.3
 """
 DRIFT = """model,method,dataset,drift_mean,drift_std,drift_subsample_std,n_seeds,estimator
 mms_300m,none,dfe24_4s,1.5,,0.0,1,W1
@@ -75,19 +76,25 @@ def test_the_page_is_the_same_bytes_each_time_and_holds_every_table(tmp_path):
     first, second = render_page(results), render_page(results)
     assert first == second
     for heading in ("## Headline", "## Table 1 on P(real)", "## Table 2 (TSRL's layout)", "## Bootstrap intervals",
-                    "## Paired tests", "## Drift", "## Environment"):
+                    "## Paired tests", "## Drift", "## Environment", "## The paper's findings"):
         assert heading in first
     lines = first.splitlines()
     # Table 1 cells with two decimals, an empty cell as n/a
     assert any(line.startswith("|    17 | MMS-300M") and "20.50" in line and "n/a" in line for line in lines)
     assert "| dfe24_4s   |                5.00 |     10.00 |      3 |            40 |            60 |" in lines
-    assert "**Paired tests** (`results/significance.csv`): 2 of 3 comparisons have p < 0.05." in lines
+    assert "**Paired tests** (`results/significance.csv`): 2 of 4 comparisons have p < 0.05." in lines
+    assert "**The paper's findings**, one paired test each per model: 1 differs, 1 not resolved." in lines
     assert ("Made on Test CPU 9000 (2 logical cores, load 0.50 / 0.25 / 0.12 (1/5/15 min) when the tables were "
             "written), Linux-test-x86_64, Python 3.11.7, torch 2.13.0+cpu (CPU kernels AVX2), numpy 2.4.6, "
             "transformers 5.0.0; commit 0123456789ab with uncommitted changes; recorded "
             "2026-01-02T03:04:05+00:00.") in lines
     assert "| corpus dfe24/content_hash.txt | ab12" in first and "| package pot" in first
     assert first.endswith("\n") and not first.endswith("\n\n")
+    # findings: GRPO vs SFT in domain (the first test set) differs; out of domain (the average row) unresolved
+    assert any("GRPO reaches in-domain parity with SFT" in line and "| dfe24_4s " in line and "differs" in line
+               for line in lines)
+    assert any("GRPO generalises better than SFT" in line and "avg:out_of_domain" in line and "not resolved" in line
+               for line in lines)
 
 
 def test_half_widths_and_significance_counts_by_hand(tmp_path):
@@ -101,7 +108,7 @@ def test_half_widths_and_significance_counts_by_hand(tmp_path):
     assert widths["real trials"].tolist() == [40, 100]
     summary = significance_summary(pd.read_csv(results / "significance.csv"))
     assert summary.to_dict("records") == [
-        {"a": "grpo", "b": "sft", "tests": 2, "p < 0.05": 1, "a lower": 1, "b lower": 0},
+        {"a": "grpo", "b": "sft", "tests": 3, "p < 0.05": 1, "a lower": 1, "b lower": 0},
         {"a": "grpo_s", "b": "grpo", "tests": 1, "p < 0.05": 1, "a lower": 0, "b lower": 1}]
 
 

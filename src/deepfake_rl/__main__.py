@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     page.add_argument("--results", default="results", help="the results tree (default: results)")
     page.add_argument("--out", default="docs/results.md", help="the page to write (default: docs/results.md)")
     page.add_argument("--readme", help="also paste the page's main part into this README between its markers")
+    page.add_argument("--in-domain-set", help="test set of the in-domain findings (default: the first one)")
     config_docs = commands.add_parser("config-docs", help="write docs/configuration.md from the schema")
     config_docs.add_argument("--config", default="config/config.yaml", help="where the defaults come from")
     config_docs.add_argument("--out", default="docs/configuration.md")
@@ -46,7 +47,7 @@ def _docs_command(args: argparse.Namespace) -> int:
         from deepfake_rl.results_page import ResultsPageError, write_results_page
 
         try:
-            write_results_page(args.results, args.out, readme=args.readme)
+            write_results_page(args.results, args.out, readme=args.readme, in_domain_set=args.in_domain_set)
         except ResultsPageError as error:
             print(error, file=sys.stderr)
             return 1

@@ -49,7 +49,7 @@ def _run(arguments: list[str], must_succeed: bool = True) -> str | None:
         return None
     if must_succeed and result.returncode != 0:
         return None
-    return result.stdout.strip() or result.stderr.strip() or None
+    return result.stdout.strip() or result.stderr.strip()    # '' for a program that printed nothing
 
 
 def version_line(text: str | None) -> str | None:
