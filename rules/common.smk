@@ -16,7 +16,8 @@ def src(*modules):
 
 
 CORPUS_CODE = src("data/embedded/build.py", "data/embedded/attacks.py", "data/embedded/channels.py",
-                  "data/embedded/prompts.py", "data/audio_io.py", "data/media.py", "data/manifest.py", "seeding.py")
+                  "data/embedded/prompts.py", "data/embedded/tools.py", "data/content_hash.py", "data/audio_io.py",
+                  "data/media.py", "data/manifest.py", "seeding.py")
 SEGMENT_CODE = src("data/segment.py", "data/segment_stage.py", "data/store.py", "data/audio_io.py",
                    "data/media.py", "data/manifest.py", "data/bad_files.py", "seeding.py")
 

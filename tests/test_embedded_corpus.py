@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from deepfake_rl.__main__ import main
+from deepfake_rl.data.content_hash import combined_hash, domain_hash, read_domain_hash
 from deepfake_rl.data.embedded.build import build_domain, plan_clips, split_counts
 from deepfake_rl.data.manifest import read_manifest
 
@@ -61,7 +63,8 @@ def test_dfe24_recordings_are_long_and_split_three_ways(tiny_domains):
     config, built = tiny_domains
     manifest = read_manifest(built["dfe24"] / "manifest.csv")
     low, _ = config["corpus"]["domains"]["dfe24"]["long_recordings"]["seconds"]["tiny"]
-    assert manifest.loc[manifest.Label == "real", "Duration"].min() >= low
+    # planned on the prompts' file durations; trimming their leading and trailing silence shortens them
+    assert manifest.loc[manifest.Label == "real", "Duration"].min() >= 0.75 * low
     assert set(manifest["Proportion"]) == {"train", "valid", "test"}
 
 
@@ -102,3 +105,38 @@ def test_build_is_deterministic_for_a_seed(tmp_path, default_config):
     build_domain("add23", recipe, size="tiny", seed=3, output_dir=tmp_path / "b")
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     assert not (tmp_path / "a.partial").exists()
+
+
+def test_long_recordings_keep_one_speaker_and_use_every_language(default_config):
+    clips = plan_clips(default_config["corpus"]["domains"]["dfe24"], "default", default_config["corpus"]["seed"], "dfe24")
+    assert all(len({p.speaker for p in clip.prompts}) == 1 for clip in clips)
+    test_languages = {clip.prompts[0].language for clip in clips if clip.proportion == "test"}
+    assert test_languages == {source["speaker"] for source in default_config["corpus"]["domains"]["dfe24"]["sources"]}
+
+
+def test_content_hash_is_recorded_and_covers_the_audio(tiny_domains, tmp_path):
+    _, built = tiny_domains
+    recorded = {domain: read_domain_hash(folder) for domain, folder in built.items()}
+    assert recorded == {domain: domain_hash(folder) for domain, folder in built.items()}
+    copy_ = tmp_path / "pool"
+    import shutil
+
+    shutil.copytree(built["pool"], copy_)
+    wav = sorted((copy_ / "audio").glob("*.wav"))[0]
+    data = bytearray(wav.read_bytes())
+    data[-1] ^= 1   # one bit of one sample
+    wav.write_bytes(bytes(data))
+    assert domain_hash(copy_) != recorded["pool"]
+    assert combined_hash(recorded) == combined_hash(dict(reversed(recorded.items())))
+
+
+def test_corpus_summary_prints_and_checks_the_corpus_hash(tiny_domains, capsys):
+    _, built = tiny_domains
+    root = str(built["pool"].parent)
+    assert main(["corpus-summary", root]) == 0
+    expected = combined_hash({domain: read_domain_hash(folder) for domain, folder in built.items()})
+    out = capsys.readouterr().out
+    assert f"corpus sha256: {expected}" in out and read_domain_hash(built["dfe24"]) in out
+    assert main(["corpus-summary", root, "--expect", expected]) == 0
+    assert main(["corpus-summary", root, "--expect", "0" * 64]) == 1
+    assert "differs" in capsys.readouterr().err

@@ -18,6 +18,7 @@ from deepfake_rl.data.embedded.attacks import ATTACKS, make_fake
 from deepfake_rl.data.embedded.channels import (
     CHANNEL_STEPS,
     apply_channel,
+    apply_channels,
     normalise_loudness,
     parse_noise_step,
     trim_silence,
@@ -28,11 +29,14 @@ from deepfake_rl.data.embedded.prompts import (
     list_codec2_recordings,
     list_prompts,
     load_prompt,
+    load_prompts,
 )
+from deepfake_rl.data.embedded.tools import ffmpeg_many
 
 # ----------------------------------------------------------------------------- helpers
 
-_ATTACK_BINARIES = {"codec2": ("c2enc", "c2dec"), "espeak": ("espeak-ng",), "flite": ("flite",), "festival": ("text2wave", "festival")}
+_ATTACK_BINARIES = {"codec2": ("c2enc", "c2dec"), "espeak": ("espeak-ng",), "flite": ("flite",),
+                    "festival": ("text2wave", "festival"), "sox_pitch": ("sox",), "rubberband": ("ffmpeg",)}
 _CHANNEL_BINARIES = {"gsm": ("sox",), "mp3": ("ffmpeg",), "opus": ("ffmpeg",), "aac": ("ffmpeg",), "g722": ("ffmpeg",)}
 # Russian has no transcript package: a sentence close to the ru "agent-pass" prompt.
 _RU_TEXT = "Пожалуйста, введите пароль и нажмите решётку."
@@ -151,7 +155,7 @@ def test_attack_registry() -> None:
                 "festival_slt_hts", "festival_kal", "piper_joe"}
     assert required <= set(ATTACKS)
     for name, a in ATTACKS.items():
-        assert a.name == name and a.kind in {"vocoder", "tts", "vc"} and a.description and a.licence
+        assert a.name == name and a.kind in {"vocoder", "tts", "vc"} and a.description and a.licence and a.family
         assert (a.languages is None) == (a.kind != "tts")
 
 
@@ -211,7 +215,7 @@ def test_channel_step(step: str) -> None:
     assert np.array_equal(y, apply_channel(x, [step], np.random.default_rng(3)))
 
 
-@pytest.mark.parametrize("step", ["noise_10db", "noise_20db", "noise_30db", "noise_15db"])
+@pytest.mark.parametrize("step", ["noise_10db", "noise_20db", "noise_30db", "noise_15db", "music_10db", "music_20db"])
 def test_noise_step_realises_snr(step: str) -> None:
     x = real_clip()
     snr = parse_noise_step(step)
@@ -244,3 +248,28 @@ def test_trim_silence_and_loudness() -> None:
     spiky = np.zeros(SAMPLE_RATE, np.float32)
     spiky[::4000] = 0.5
     assert np.max(np.abs(normalise_loudness(spiky))) <= 0.99 + 1e-6
+
+
+def test_batched_channels_equal_one_clip_at_a_time() -> None:
+    """apply_channels runs the ffmpeg codecs for many clips in one process; each clip must come out
+    exactly as apply_channel gives it alone, with the random steps drawn from its own rng."""
+    require("ffmpeg", "sox")
+    clips = [real_clip("en")[: n * SAMPLE_RATE // 2] for n in (2, 3, 5)] + [real_clip("fr")]
+    chains = [["mp3_24k", "noise_20db", "aac_32k"], ["g722"], ["music_10db", "opus_12k", "mp3_24k"], ["gsm", "reverb_small"]]
+    batched = apply_channels(clips, chains, [np.random.default_rng(seed) for seed in range(4)])
+    for seed, (clip, chain, out) in enumerate(zip(clips, chains, batched)):
+        assert np.array_equal(out, apply_channel(clip, chain, np.random.default_rng(seed))), chain
+        assert out.shape == clip.shape
+
+
+def test_batched_prompt_decoding_equals_single() -> None:
+    require("ffmpeg")
+    prompts = list_prompts("it")[:5] + list_codec2_recordings()[:1]
+    for prompt, wave in zip(prompts, load_prompts(prompts)):
+        assert np.array_equal(wave, load_prompt(prompt)), prompt.prompt_id
+
+
+def test_ffmpeg_many_names_the_step_on_failure(tmp_path: Path) -> None:
+    require("ffmpeg")
+    with pytest.raises(RuntimeError, match="my step: ffmpeg exited"):
+        ffmpeg_many([([], tmp_path / "missing.wav", [], tmp_path / "out.wav")], what="my step")

@@ -13,8 +13,10 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check-config", help="validate a config file and list every problem")
     check.add_argument("config", nargs="+", help="config files, merged left to right like --configfile")
-    summary = commands.add_parser("corpus-summary", help="per-domain counts and durations of a built corpus")
+    summary = commands.add_parser("corpus-summary", help="per-domain counts, durations and content hashes of a "
+                                   "built corpus, and the corpus hash")
     summary.add_argument("corpus_root", nargs="?", default="data/corpus")
+    summary.add_argument("--expect", metavar="SHA256", help="exit with status 1 unless the corpus hash is this one")
     page = commands.add_parser("results-page", help="write docs/results.md (markdown tables) from results/")
     page.add_argument("--results", default="results", help="the results tree (default: results)")
     page.add_argument("--out", default="docs/results.md", help="the page to write (default: docs/results.md)")
@@ -35,9 +37,16 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print("config is valid")
         return 0
-    from deepfake_rl.data.summary import corpus_summary
+    from deepfake_rl.data.summary import corpus_hash, corpus_summary
 
-    print(corpus_summary(args.corpus_root).to_string(index=False))
+    table = corpus_summary(args.corpus_root)
+    print(table.to_string(index=False))
+    combined = corpus_hash(table)
+    print(f"corpus sha256: {combined or '- (a domain recorded no content hash)'}")
+    if args.expect and combined != args.expect:
+        print(f"corpus hash differs from the expected {args.expect}: this machine built other audio "
+              f"(the versions are in {args.corpus_root}/<domain>/content_hash.json)", file=sys.stderr)
+        return 1
     return 0
 
 

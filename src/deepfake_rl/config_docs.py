@@ -51,7 +51,7 @@ schema fills in when the key is absent); an empty default means the key is not s
 default applies (for `grpo.*` and `tsrl.*`, the fields of `GRPOSettings` in
 `src/deepfake_rl/methods/grpo.py` and `TSRLSettings` in `src/deepfake_rl/methods/tsrl.py`; for a method's
 schedule keys, the `finetune` value). `<name>` stands for any entry of a mapping, `[]` for the items of a
-list."""
+list; they are described on the mapping's or the list's row."""
 
 
 @dataclass(frozen=True)

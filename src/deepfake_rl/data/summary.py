@@ -1,5 +1,5 @@
-"""A per-domain summary of a built corpus (counts, minutes, mean durations, attacks), for the README
-and for a quick look after a build: `python -m deepfake_rl corpus-summary data/corpus`."""
+"""A per-domain summary of a built corpus (counts, minutes, mean durations, attacks, content hash), for
+the README and for a quick look after a build: `python -m deepfake_rl corpus-summary data/corpus`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from deepfake_rl.data.content_hash import combined_hash, read_domain_hash
 from deepfake_rl.data.manifest import MANIFEST_NAME, read_manifest
 
 
@@ -26,7 +27,14 @@ def corpus_summary(corpus_root: str | Path) -> pd.DataFrame:
             "parts": " ".join(f"{k}:{v}" for k, v in manifest["Proportion"].value_counts().sort_index().items()),
             "languages": " ".join(sorted(manifest["Language"].unique())),
             "attacks": " ".join(sorted(set(manifest["Attack"]) - {"-"})),
+            "sha256": read_domain_hash(manifest_path.parent) or "-",
         })
     if not rows:
         raise FileNotFoundError(f"{corpus_root}: no <domain>/{MANIFEST_NAME} found (build the corpus first)")
     return pd.DataFrame(rows)
+
+
+def corpus_hash(summary: pd.DataFrame) -> str | None:
+    """The combined content hash of the summarised domains (None if a domain recorded none)."""
+    hashes = dict(zip(summary["domain"], summary["sha256"]))
+    return None if "-" in hashes.values() else combined_hash(hashes)

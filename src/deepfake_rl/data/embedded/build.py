@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from deepfake_rl.data.embedded.attacks import ATTACKS, make_fake
 from deepfake_rl.data.audio_io import SAMPLE_RATE, write_wav
+from deepfake_rl.data.content_hash import write_domain_hash
 from deepfake_rl.data.embedded.channels import apply_channels, normalise_loudness, trim_silence
 from deepfake_rl.data.manifest import MANIFEST_NAME, write_manifest
 from deepfake_rl.data.embedded.prompts import Prompt, list_codec2_recordings, list_prompts, load_prompts
@@ -252,6 +253,7 @@ def build_domain(domain: str, recipe: dict[str, Any], *, size: str, seed: int, o
             rows.append(_row(clip_id, label, wave, attack, speaker if ATTACKS[attack].kind != "tts" else attack, clip))
     manifest = pd.DataFrame(rows)
     write_manifest(manifest, partial / MANIFEST_NAME)
+    write_domain_hash(partial)
     if output_dir.exists():
         shutil.rmtree(output_dir)
     os.replace(partial, output_dir)

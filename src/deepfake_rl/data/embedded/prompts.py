@@ -150,6 +150,11 @@ def _is_speech_stem(stem: str) -> bool:
     return stem not in _NON_SPEECH_STEMS and not stem.startswith(_SKIPPED_DIRS)
 
 
+def _has_audio(path: Path) -> bool:
+    """The file exists and is not empty (the ru package ships a zero-byte is.g722)."""
+    return path.is_file() and path.stat().st_size > 0
+
+
 def _prompt_id(prefix: str, stem: str) -> str:
     """Filesystem-safe id: ``digits/1`` of English becomes ``en-digits-1``."""
     return f"{prefix}-{_SAFE_ID.sub('-', stem.replace('/', '-'))}"
@@ -169,7 +174,7 @@ def list_prompts(language: str, root: Path = ASTERISK_ROOT) -> list[Prompt]:
 
     Transcribed languages list the transcript entries whose file exists (stems in
     subdirectories such as ``digits/1`` included, ``silence/`` and tones excluded); Russian
-    lists the files themselves with ``text=None``.
+    lists the files themselves with ``text=None``. Empty files are left out.
     """
     if language not in _ASTERISK_VOICES:
         raise ValueError(f"unknown prompt language {language!r}; known: {sorted(_ASTERISK_VOICES)}")
@@ -196,7 +201,7 @@ def list_prompts(language: str, root: Path = ASTERISK_ROOT) -> list[Prompt]:
             licence=voice.licence,
         )
         for stem, text in stems.items()
-        if _is_speech_stem(stem) and (directory / f"{stem}.g722").is_file()
+        if _is_speech_stem(stem) and _has_audio(directory / f"{stem}.g722")
     ]
     return _unique(prompts)
 
