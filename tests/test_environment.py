@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from deepfake_rl import environment
+from deepfake_rl.data.content_hash import combined_hash
 from deepfake_rl.environment import (KEYS, NUMERICS_VARIABLES, PACKAGES, TOOLS, corpus_hashes, cpu_info,
                                      version_line, write_environment)
 
@@ -17,7 +18,7 @@ def test_the_record_has_every_key(tmp_path, monkeypatch):
     monkeypatch.setenv("MKL_CBWR", "COMPATIBLE")
     corpus = tmp_path / "corpus"
     (corpus / "dfe24").mkdir(parents=True)
-    (corpus / "dfe24" / "content_hash.txt").write_text("sha256:abc\n")
+    (corpus / "dfe24" / "content_hash.json").write_text('{"sha256": "abc", "files": 2}\n')
     (corpus / "pool").mkdir()                                        # a domain without a hash: tolerated
     out = tmp_path / "results" / "environment.json"
     record = write_environment(out, corpus_root=corpus)
@@ -31,7 +32,7 @@ def test_the_record_has_every_key(tmp_path, monkeypatch):
     assert set(record["tools"]) == set(TOOLS)
     assert set(record["environment_variables"]) == set(NUMERICS_VARIABLES)
     assert record["environment_variables"]["MKL_CBWR"] == "COMPATIBLE"
-    assert record["corpus_hashes"] == {"dfe24/content_hash.txt": "sha256:abc"}
+    assert record["corpus_hashes"] == {"domains": {"dfe24": "abc"}, "corpus": combined_hash({"dfe24": "abc"})}
     assert record["python"]["version"] and record["platform"]["system"]
 
 
@@ -71,4 +72,4 @@ def test_missing_tools_and_odd_version_output(tmp_path, monkeypatch):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nmodel\t\t: 1\nmodel name\t: Test CPU @ 2.0GHz\n")
     assert cpu_info(cpuinfo)["model"] == "Test CPU @ 2.0GHz"
-    assert corpus_hashes(tmp_path / "absent") == {}
+    assert corpus_hashes(tmp_path / "absent") == {"domains": {}, "corpus": None}

@@ -53,7 +53,8 @@ ENVIRONMENT = {
     "numpy_blas": {"blas": {"name": "scipy-openblas", "version": "0.3"}},
     "packages": {"numpy": "2.4.6", "transformers": "5.0.0", "pot": None},
     "tools": {"ffmpeg": "ffmpeg version 5.1"}, "environment_variables": {"OMP_NUM_THREADS": "1"},
-    "git": {"commit": "0123456789abcdef0123", "dirty": True}, "corpus_hashes": {"dfe24/content_hash.txt": "ab12"},
+    "git": {"commit": "0123456789abcdef0123", "dirty": True},
+    "corpus_hashes": {"domains": {"dfe24": "ab12"}, "corpus": "fedcba9876543210"},
 }
 README = f"# Project\n\nIntro.\n\n## Results\n\n{BEGIN}\nold numbers\n{END}\n\n![figure](docs/figures/x.png)\n"
 
@@ -86,9 +87,9 @@ def test_the_page_is_the_same_bytes_each_time_and_holds_every_table(tmp_path):
     assert "**The paper's findings**, one paired test each per model: 1 differs, 1 not resolved." in lines
     assert ("Made on Test CPU 9000 (2 logical cores, load 0.50 / 0.25 / 0.12 (1/5/15 min) when the tables were "
             "written), Linux-test-x86_64, Python 3.11.7, torch 2.13.0+cpu (CPU kernels AVX2), numpy 2.4.6, "
-            "transformers 5.0.0; commit 0123456789ab with uncommitted changes; recorded "
+            "transformers 5.0.0; commit 0123456789ab with uncommitted changes; corpus hash fedcba987654; recorded "
             "2026-01-02T03:04:05+00:00.") in lines
-    assert "| corpus dfe24/content_hash.txt | ab12" in first and "| package pot" in first
+    assert "| corpus hash dfe24         | ab12" in first and "| package pot" in first
     assert first.endswith("\n") and not first.endswith("\n\n")
     # findings: GRPO vs SFT in domain (the first test set) differs; out of domain (the average row) unresolved
     assert any("GRPO reaches in-domain parity with SFT" in line and "| dfe24_4s " in line and "differs" in line

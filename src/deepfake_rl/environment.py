@@ -135,17 +135,15 @@ def git_state(repo: str | Path) -> dict[str, Any] | None:
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
-def corpus_hashes(corpus_root: str | Path) -> dict[str, str]:
-    """Content hashes recorded beside the corpus manifests (data/corpus/<domain>/*hash*), where they exist."""
+def corpus_hashes(corpus_root: str | Path) -> dict[str, Any]:
+    """The content hashes the corpus build recorded beside each domain's manifest (data/content_hash.py) and
+    their combination; domains without one (imported real corpora) and a missing corpus are left out."""
+    from deepfake_rl.data.content_hash import combined_hash, read_domain_hash
+
     root = Path(corpus_root)
-    hashes: dict[str, str] = {}
-    if not root.is_dir():
-        return hashes
-    for domain in sorted(path for path in root.iterdir() if path.is_dir()):
-        for path in sorted(domain.glob("*hash*")):
-            if path.is_file():
-                hashes[f"{domain.name}/{path.name}"] = path.read_text(encoding="utf-8", errors="replace").strip()
-    return hashes
+    folders = sorted(path for path in root.iterdir() if path.is_dir()) if root.is_dir() else []
+    domains = {folder.name: value for folder in folders if (value := read_domain_hash(folder)) is not None}
+    return {"domains": domains, "corpus": combined_hash(domains) if domains else None}
 
 
 def collect_environment(repo: str | Path = SOURCE_ROOT, corpus_root: str | Path = "data/corpus") -> dict[str, Any]:

@@ -90,6 +90,7 @@ def environment_line(environment: dict[str, Any] | None) -> str:
     load_text = f", load {' / '.join(f'{value:.2f}' for value in load)} (1/5/15 min)" if load else ""
     packages = environment.get("packages") or {}
     versions = ", ".join(f"{name} {packages[name]}" for name in ("numpy", "transformers") if packages.get(name))
+    corpus = (environment.get("corpus_hashes") or {}).get("corpus")
     git = environment.get("git")
     commit = (f"commit {git['commit'][:12]}{' with uncommitted changes' if git.get('dirty') else ''}"
               if git else "no git commit recorded")
@@ -99,7 +100,8 @@ def environment_line(environment: dict[str, Any] | None) -> str:
                   else "torch not recorded")
     return (f"Made on {cpu.get('model') or 'an unknown CPU'} ({cpu.get('logical_cores')} logical cores{load_text}"
             f" when the tables were written), {platform}, Python {python}, {torch_text}"
-            f"{', ' + versions if versions else ''}; {commit}; recorded {environment.get('created_utc', '?')}.")
+            f"{', ' + versions if versions else ''}; {commit}"
+            f"{f'; corpus hash {corpus[:12]}' if corpus else ''}; recorded {environment.get('created_utc', '?')}.")
 
 
 def environment_details(environment: dict[str, Any]) -> str:
@@ -113,7 +115,9 @@ def environment_details(environment: dict[str, Any]) -> str:
     rows += [(f"package {name}", version) for name, version in (environment.get("packages") or {}).items()]
     rows += [(f"tool {name}", version) for name, version in (environment.get("tools") or {}).items()]
     rows += [(f"${name}", value) for name, value in (environment.get("environment_variables") or {}).items()]
-    rows += [(f"corpus {name}", value) for name, value in (environment.get("corpus_hashes") or {}).items()]
+    hashes = environment.get("corpus_hashes") or {}
+    rows += [("corpus hash (all domains)", hashes.get("corpus"))]
+    rows += [(f"corpus hash {name}", value) for name, value in (hashes.get("domains") or {}).items()]
     frame = pd.DataFrame([(key, MISSING if value is None else str(value)) for key, value in rows],
                          columns=["what", "value"])
     return frame.to_markdown(index=False, disable_numparse=True)
