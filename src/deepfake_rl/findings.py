@@ -1,6 +1,6 @@
 """The paper's findings, each checked on our results by the paired test it rests on.
 
-The GRPO paper (arXiv 2603.02914, Table 1 and section 3.3) draws six conclusions from differences of EER
+The GRPO paper (arXiv 2603.02914, Table 1 and section 3.3) draws its conclusions from differences of EER
 averages. Each is restated here as one comparison of two methods on one column of ``significance.csv`` (the
 paired bootstrap of ``deepfake_rl.uncertainty``) and an expected sign, so the verdict is read off the test
 instead of off a table by eye: *reproduced* when the difference has the paper's sign and p < alpha,

@@ -197,16 +197,21 @@ def _row(clip_id: str, label: str, wave: np.ndarray, attack: str, speaker: str, 
             "Language": clip.prompts[0].language}
 
 
-def _fake_prompts(domain: str, recipe: dict[str, Any], clip: Clip, real: dict[str, np.ndarray],
-                  rng: np.random.Generator) -> tuple[str, list[np.ndarray]]:
-    """The clip's attack (cycling through those that can fake all its prompts) and its fakes."""
+def _fake(domain: str, recipe: dict[str, Any], clip: Clip, reals: Sequence[np.ndarray],
+          rng: np.random.Generator) -> tuple[str, np.ndarray]:
+    """The clip's attack (cycling through those that can fake all its prompts) and its fake. A TTS
+    engine reads each prompt, joined with the real item's pauses; a vocoder or voice converter
+    processes the whole real item, pauses included, as one converted speaker would."""
     attacks = compatible_attacks(recipe["attacks"], clip.prompts)
     if not attacks:
         raise ValueError(f"domain {domain!r}: no attack in {recipe['attacks']} can fake prompt(s) "
                          f"{[p.prompt_id for p in clip.prompts]} (TTS needs a transcript in its language)")
     attack = attacks[clip.index % len(attacks)]
-    return attack, [trim_silence(make_fake(attack, real=real[p.prompt_id], text=p.text, language=p.language, rng=rng))
-                    for p in clip.prompts]
+    if ATTACKS[attack].kind == "tts":
+        return attack, _join([trim_silence(make_fake(attack, real=None, text=p.text, language=p.language, rng=rng))
+                              for p in clip.prompts], clip.pauses)
+    language = clip.prompts[0].language
+    return attack, trim_silence(make_fake(attack, real=_join(reals, clip.pauses), text=None, language=language, rng=rng))
 
 
 def build_domain(domain: str, recipe: dict[str, Any], *, size: str, seed: int, output_dir: str | Path) -> pd.DataFrame:
@@ -223,23 +228,20 @@ def build_domain(domain: str, recipe: dict[str, Any], *, size: str, seed: int, o
     unique = list({p.prompt_id: p for clip in clips for p in clip.prompts}.values())
     real = {p.prompt_id: trim_silence(wave) for p, wave in zip(unique, load_prompts(unique))}
     attacks: list[str] = []
-    fakes: list[list[np.ndarray]] = []
+    fakes: list[np.ndarray] = []
     for clip in tqdm(clips, desc=f"corpus {domain}", unit="clip"):
-        attack, waves = _fake_prompts(domain, recipe, clip, real, rng_for(seed, domain, str(clip.index)))
+        attack, wave = _fake(domain, recipe, clip, [real[p.prompt_id] for p in clip.prompts],
+                             rng_for(seed, domain, str(clip.index)))
         attacks.append(attack)
-        fakes.append(waves)
-    # the fake of a prompt gets the codec its real prompt came through (no rng is drawn by codecs)
-    flat = [(i, j) for i, clip in enumerate(clips) for j in range(len(clip.prompts))]
-    coded = apply_channels([fakes[i][j] for i, j in flat], [source_codec(clips[i].prompts[j]) for i, j in flat],
-                           [np.random.default_rng(0)] * len(flat))
-    for (i, j), wave in zip(flat, coded):
-        fakes[i][j] = wave
-    items = []   # (clip, label, wave, rng)
-    for clip, waves in zip(clips, fakes):
-        for label, pieces in (("real", [real[p.prompt_id] for p in clip.prompts]), ("fake", waves)):
+        fakes.append(wave)
+    # a fake gets the codec its real prompts came through (one speaker per item; codecs draw no rng)
+    fakes = apply_channels(fakes, [source_codec(clip.prompts[0]) for clip in clips], [np.random.default_rng(0)] * len(clips))
+    items = []   # (clip, label, levelled wave, chain, rng)
+    for clip, fake in zip(clips, fakes):
+        for label, wave in (("real", _join([real[p.prompt_id] for p in clip.prompts], clip.pauses)), ("fake", fake)):
             rng = rng_for(seed, domain, str(clip.index), label)
             chain = recipe["channels"][int(rng.integers(len(recipe["channels"])))]
-            items.append((clip, label, _levelled(_join(pieces, clip.pauses), rng), chain, rng))
+            items.append((clip, label, _levelled(wave, rng), chain, rng))
     finished = apply_channels([item[2] for item in items], [item[3] for item in items], [item[4] for item in items])
     rows: list[dict[str, Any]] = []
     for (clip, label, _, _, _), wave, attack in zip(items, finished, [a for a in attacks for _ in range(2)]):
