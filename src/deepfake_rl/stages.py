@@ -13,7 +13,6 @@ from torch.utils.data import Dataset
 
 from deepfake_rl.data.audio_io import SAMPLE_RATE
 from deepfake_rl.data.dataset import WaveformDataset
-from deepfake_rl.data.rawboost import RawBoostSettings
 from deepfake_rl.io_utils import atomic_path
 from deepfake_rl.methods import build_method
 from deepfake_rl.methods.base import CrossEntropy
@@ -129,6 +128,9 @@ def finetune(model_key: str, model_cfg: Mapping[str, Any], method_cfg: Mapping[s
     `reference: posttrained` for a method starting from another method's run).
     A job that is stopped (SIGTERM) or killed leaves `resume.pt` next to `output` (every
     `checkpoint_every` steps, and at the signal); the same job rerun continues from it."""
+    # here, not at the top: rawboost loads scipy.signal (about 1 s of every model job's start-up)
+    from deepfake_rl.data.rawboost import RawBoostSettings
+
     spec = ModelSpec.from_config(model_key, model_cfg)
     detector = initial_detector(spec, method_cfg["init"], init_checkpoint, settings["freeze"], seed=seed)
     train_set, features = open_inputs(train_inputs)
