@@ -122,33 +122,41 @@ rule posttrain:
         "scripts/run_stage.py"
 
 
-# cached one job each: fine-tuning's train and validation sets, and the drift reference if it is no test set
-FINETUNE_SETS = [config["finetune"]["train_set"], config["finetune"]["valid_set"]] if "finetune" in config else []
-FINETUNE_SETS += [d for d in scored_set_names() if d not in test_set_names() and d not in FINETUNE_SETS]
+# Frozen-prefix caches, two jobs per model x initial checkpoint (a job's start-up, importing torch and
+# transformers, costs seconds, more than caching a small set): the sets fine-tuning reads (train and
+# validation: every fine-tuning job needs both, so one job loses nothing) and the sets only scoring
+# reads (test sets, drift reference), kept apart so that a changed test set never reruns fine-tuning.
+FINETUNE_SETS = list(dict.fromkeys([config["finetune"]["train_set"], config["finetune"]["valid_set"]])) \
+    if "finetune" in config else []
+SCORED_ONLY_SETS = [d for d in scored_set_names() if d not in FINETUNE_SETS]
+
+
+def cache_files(datasets):
+    return [f"{DATA}/features/{{model}}/{{init}}/{d}.h5" for d in datasets]
 
 
 rule feature_cache:
-    """The frozen prefix's outputs for the fine-tuning train or validation set (or the drift reference)
-    of one model x initial checkpoint, computed once and read by every method and seed."""
+    """The frozen prefix's outputs for the fine-tuning train and validation sets of one model x initial
+    checkpoint, computed once and read by every method and seed. A changed segmentation of either set
+    recomputes both caches (fine-tuning reruns either way)."""
     input:
         checkpoint=f"{DATA}/models/{{model}}/{{init}}.safetensors",
-        stores=lambda wc: [store_path(wc.dataset)],
+        stores=[store_path(d) for d in FINETUNE_SETS],
         code=MODEL_CODE + STAGE_CODE + src("models/feature_cache.py"),
     output:
-        features=[f"{DATA}/features/{{model}}/{{init}}/{{dataset}}.h5"],
+        features=cache_files(FINETUNE_SETS),
     params:
         model=lambda wc: config["models"][wc.model],
         freeze=config["finetune"]["freeze"] if "finetune" in config else "none",
     log:
-        "logs/features/{model}/{init}/{dataset}.log",
+        "logs/features/{model}/{init}/finetune_sets.log",
     wildcard_constraints:
         init="pretrained|posttrained",
-        dataset="|".join(FINETUNE_SETS) or "none",
     threads: 1
     resources:
         gpu=GPU,
         mem_mb=3000,
-        runtime=30,
+        runtime=60,
     conda:
         CONDA_ENV
     script:
@@ -156,14 +164,14 @@ rule feature_cache:
 
 
 rule feature_cache_tests:
-    """The same for every scored test set in one job (short jobs: start-up would dominate). Train and
-    validation caches are separate jobs, so a changed test set never reruns fine-tuning."""
+    """The same for every set only scoring reads: the test sets and the drift reference (unless it is a
+    fine-tuning set), in one job."""
     input:
         checkpoint=f"{DATA}/models/{{model}}/{{init}}.safetensors",
-        stores=[store_path(d) for d in test_set_names()],
+        stores=[store_path(d) for d in SCORED_ONLY_SETS],
         code=MODEL_CODE + STAGE_CODE + src("models/feature_cache.py"),
     output:
-        features=[f"{DATA}/features/{{model}}/{{init}}/{d}.h5" for d in test_set_names()],
+        features=cache_files(SCORED_ONLY_SETS),
     params:
         model=lambda wc: config["models"][wc.model],
         freeze=config["finetune"]["freeze"] if "finetune" in config else "none",

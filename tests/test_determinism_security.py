@@ -1,6 +1,7 @@
 """Determinism and security (issue 10, items 3 and 4).
 
-3. The same seed and config give bit-identical scores on CPU: fine-tuning then scoring, twice.
+3. The same seed and config give bit-identical scores on CPU: fine-tuning then scoring, twice. Across
+   machines (issue 17 item 3): every job caps its kernel libraries at AVX2 before they load.
 4. Nothing is unpickled (the malicious-pickle refusals are in test_models and test_convert; here a
    static check that every torch.load passes weights_only=True and nothing else unpickles), no shell
    ever runs a command built from strings (no `shell:` rules, no shell=True, argument lists only),
@@ -9,14 +10,19 @@
 from __future__ import annotations
 
 import ast
+import os
+import platform
 import re
+import subprocess
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import h5py
 import numpy as np
 import pytest
 
-from deepfake_rl import stages
+from deepfake_rl import stages, workflow
 from deepfake_rl.models import Detector, ModelSpec, save_detector
 from tests.conftest import REPO
 from tests.test_models import TINY
@@ -55,6 +61,66 @@ def test_same_seed_and_config_give_bit_identical_scores_on_cpu(tmp_path: Path) -
     assert np.array_equal(first[1], second[1])                    # the embeddings, bit for bit
     other = fine_tune_and_score(tmp_path / "c", 2, stores, start)
     assert other[0] != first[0]                                   # the seed matters, so the check can fail
+
+
+X86_AVX512 = {"avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq"}
+PINNED = {**workflow.ANY_MACHINE_PINS, **workflow.AVX2_PINS}          # NPY_DISABLE_CPU_FEATURES: by numpy release
+UNPINNED = {*PINNED, "NPY_DISABLE_CPU_FEATURES"}                        # a clean environment drops these
+
+
+def test_numerics_are_capped_at_avx2_on_x86_and_left_alone_elsewhere() -> None:
+    """An AVX-512 machine must take the AVX2 paths an AVX2 machine takes; a CPU without AVX2, or an ARM
+    one, gets no ISA setting (it would name kernels it cannot run); a value the user set is kept."""
+    environ: dict[str, str] = {"MKL_CBWR": "COMPATIBLE"}
+    applied = workflow.pin_numerics(environ, flags=X86_AVX512, machine="x86_64")
+    assert environ["MKL_CBWR"] == "COMPATIBLE" and "MKL_CBWR" not in applied          # the user's choice
+    assert {key: environ[key] for key in PINNED if key != "MKL_CBWR"} == \
+        {key: value for key, value in PINNED.items() if key != "MKL_CBWR"}
+    assert set(applied) == set(PINNED) - {"MKL_CBWR"} | {"NPY_DISABLE_CPU_FEATURES"}
+    assert environ["ATEN_CPU_CAPABILITY"] == "avx2" and environ["ONEDNN_MAX_CPU_ISA"] == "AVX2"
+    assert "X86_V4" in environ["NPY_DISABLE_CPU_FEATURES"] or "AVX512F" in environ["NPY_DISABLE_CPU_FEATURES"]
+    for flags, machine in (({"sse4_2", "avx"}, "x86_64"), (X86_AVX512, "aarch64"), (set(), "x86_64")):
+        environ = {}
+        workflow.pin_numerics(environ, flags=flags, machine=machine)
+        assert environ == workflow.ANY_MACHINE_PINS, (flags, machine)
+
+
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path: Path) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu sse2 avx2 fma\n\n")
+    assert workflow.cpu_flags(cpuinfo) == {"fpu", "sse2", "avx2", "fma"}
+    assert workflow.cpu_flags(tmp_path / "missing") == set()
+
+
+def test_run_stage_pins_numerics_before_the_stage_imports_anything(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items() if k not in UNPINNED})
+    monkeypatch.setattr(workflow, "cpu_flags", lambda: X86_AVX512)
+    monkeypatch.setattr(workflow.platform, "machine", lambda: "x86_64")
+    seen: dict[str, str] = {}
+    monkeypatch.setitem(workflow.STAGES, "probe", lambda job: seen.update(os.environ))
+    workflow.run_stage(SimpleNamespace(rule="probe", threads=1, log=[str(tmp_path / "probe.log")],
+                                       params=SimpleNamespace()))
+    assert {key: seen.get(key) for key in workflow.AVX2_PINS} == workflow.AVX2_PINS
+    assert seen["OMP_NUM_THREADS"] == "1"
+
+
+AVX2_X86 = platform.machine().lower() in ("x86_64", "amd64") and {"avx2", "fma"} <= workflow.cpu_flags()
+
+
+@pytest.mark.skipif(not AVX2_X86,
+                    reason="needs an x86 CPU with AVX2 and FMA (read from /proc/cpuinfo)")
+def test_a_pinned_process_runs_torch_and_numpy_on_their_avx2_kernels() -> None:
+    """What the libraries report once loaded after the pins (on an AVX-512 machine: AVX2, not AVX512)."""
+    probe = ("from deepfake_rl.workflow import pin_numerics; pin_numerics()\n"
+             "import numpy, torch\n"
+             "features = getattr(numpy, '_core', None) or numpy.core\n"
+             "features = features._multiarray_umath.__cpu_features__\n"
+             "print(torch.backends.cpu.get_cpu_capability(), any(features.get(name) for name in "
+             "('X86_V4', 'AVX512F', 'AVX512_SKX', 'AVX512_ICL', 'AVX512_SPR')))")
+    environ = {k: v for k, v in os.environ.items() if k not in UNPINNED}
+    result = subprocess.run([sys.executable, "-W", "error", "-c", probe], capture_output=True, text=True,
+                            env=environ, timeout=300, check=True)
+    assert result.stdout.split() == ["AVX2", "False"]
 
 
 # --- 4. security: static guarantees over the code --------------------------------------------------------

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import REPO
 
@@ -28,12 +29,28 @@ def job_counts(output: str) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.MULTILINE)}
 
 
+def job_outputs(output: str, rule: str) -> list[list[str]]:
+    """The output files of each job of `rule` in a dry run's job listing."""
+    blocks = re.findall(rf"^rule {rule}:\n(.*?)(?=^\S|\Z)", output, re.MULTILINE | re.DOTALL)
+    return [re.search(r"^\s+output: (.+)$", block, re.MULTILINE).group(1).split(", ") for block in blocks]
+
+
 def test_dry_run_of_default_target_lists_every_stage(tmp_path):
-    counts = job_counts(snakemake(tmp_path, "-n").stdout)
+    dry = snakemake(tmp_path, "-n").stdout
+    counts = job_counts(dry)
     assert counts["all"] == 1 and counts["table1"] == 1
     assert counts["build_domain"] == 7 and counts["segment"] == 15  # every configured dataset
     for stage in ("pretrain", "posttrain", "feature_cache", "finetune", "score"):
         assert counts[stage] > 0, stage
+    # each job's start-up costs seconds (issue 17 item 4): one cache job per model x starting checkpoint
+    # for fine-tuning's two sets, one for the sets only scoring reads; one fine-tuning job per run
+    starts = {tuple(path.split("/")[2:4]) for path in re.findall(r"data/features/[^,\s]+", dry)}
+    assert counts["feature_cache"] == counts["feature_cache_tests"] == len(starts) > 0
+    finetune = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))["finetune"]
+    for outputs in job_outputs(dry, "feature_cache"):
+        assert sorted(Path(path).stem for path in outputs) == sorted([finetune["train_set"], finetune["valid_set"]])
+    runs = set(re.findall(r"results/runs/(\w+/\w+/seed\d+)/model\.safetensors", dry))
+    assert counts["finetune"] == len(runs) > 0
 
 
 def test_invalid_config_fails_with_the_key_named(tmp_path):

@@ -5,11 +5,13 @@ manifest strings, and logs (including progress bars) go to the rule's log file."
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import logging
 import os
+import platform
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -200,9 +202,68 @@ def limit_threads(threads: int) -> None:
         sys.modules["torch"].set_num_threads(max(1, threads))
 
 
+# Which kernels do the arithmetic is chosen per machine at run time, and each choice rounds differently
+# (issue 17 item 3): on an AVX-512 CPU torch's vectorised ops, oneDNN's convolutions, MKL's GEMM
+# (Intel CPUs only), numpy's ufuncs (exp, sin, log, tanh) and OpenBLAS take AVX-512 paths, on an AVX2
+# CPU AVX2 paths. Capping all of them at AVX2 gives every x86 machine with AVX2 the AVX2 paths (no
+# cost where AVX2 is the top anyway). A value the user exported wins (e.g. MKL_CBWR=COMPATIBLE, the
+# one MKL branch Intel and AMD CPUs share, measured 12 % (waveform training) to 57 % (training on cached
+# features) slower per step on a 2-core AMD EPYC: not the default).
+AVX2_PINS = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2",
+             "OPENBLAS_CORETYPE": "Haswell"}
+# numpy's AVX-512 dispatch targets (on Linux x86 its exp/log/sin then run Intel's SVML), as releases
+# name them: a name the installed release does not dispatch is an ImportWarning (an error under -W error)
+NUMPY_AVX512 = {(2, 4): "X86_V4 AVX512_ICL AVX512_SPR",
+                (0, 0): "AVX512F AVX512CD AVX512_KNL AVX512_KNM AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL "
+                        "AVX512_SPR"}
+# MKL's own reproducibility conditions: no run-time change of its thread count; POT's torch backend:
+# 3 s of the drift job's start-up for an analysis that runs on numpy arrays
+ANY_MACHINE_PINS = {"MKL_DYNAMIC": "FALSE", "OMP_DYNAMIC": "FALSE", "POT_BACKEND_DISABLE_PYTORCH": "1"}
+
+
+def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
+    """The CPU's feature flags (Linux); empty where /proc/cpuinfo is missing or unreadable."""
+    try:
+        text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return set()
+    line = next((line for line in text.splitlines() if line.split(":")[0].strip() == "flags"), "")
+    return set(line.partition(":")[2].split())
+
+
+def numpy_avx512_targets() -> str | None:
+    """The installed numpy's names for its AVX-512 targets (read from its metadata: numpy must not
+    be imported before NPY_DISABLE_CPU_FEATURES is set); None without numpy."""
+    try:
+        release = tuple(int(part) for part in importlib.metadata.version("numpy").split(".")[:2])
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return None
+    return next(names for since, names in NUMPY_AVX512.items() if release >= since)
+
+
+def pin_numerics(environ: MutableMapping[str, str] | None = None, flags: set[str] | None = None,
+                 machine: str | None = None) -> dict[str, str]:
+    """Set the variables that choose numerical kernels (AVX2_PINS on x86 CPUs with AVX2 and FMA,
+    ANY_MACHINE_PINS everywhere) unless already set; returns what it set. Call it before torch,
+    numpy or MKL load: each reads its variable once, at load or first use."""
+    environ = os.environ if environ is None else environ
+    flags = cpu_flags() if flags is None else flags
+    x86 = (machine or platform.machine()).lower() in ("x86_64", "amd64")
+    wanted = dict(ANY_MACHINE_PINS)
+    if x86 and {"avx2", "fma"} <= flags:
+        wanted.update(AVX2_PINS)
+        numpy_targets = numpy_avx512_targets()
+        if numpy_targets:
+            wanted["NPY_DISABLE_CPU_FEATURES"] = numpy_targets
+    applied = {key: value for key, value in wanted.items() if key not in environ}
+    environ.update(applied)
+    return applied
+
+
 def run_stage(job: Any) -> None:
     """Run the stage named after the job's rule, with stderr and logging sent to its log file."""
     stage = STAGES[job.rule]
+    pin_numerics()
     limit_threads(job.threads)
     log_path = Path(job.log[0]) if job.log else None
     with contextlib.ExitStack() as stack:
