@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from deepfake_rl.io_utils import atomic_path
+from deepfake_rl.workflow import ANY_MACHINE_PINS, AVX2_PINS
 
 # distributions whose versions change numbers: training and scoring, the corpus build, the analyses
 PACKAGES = ("torch", "numpy", "scipy", "transformers", "safetensors", "snakemake", "pot", "h5py", "soundfile",
@@ -29,9 +30,9 @@ PACKAGES = ("torch", "numpy", "scipy", "transformers", "safetensors", "snakemake
 TOOLS = {"ffmpeg": ("ffmpeg", "-version"), "espeak-ng": ("espeak-ng", "--version"),
          "festival": ("festival", "--version"), "sox": ("sox", "--version"), "flite": ("flite", "--version")}
 # environment variables that select threads or numerical kernels (OMP_NUM_THREADS is the job's own: the
-# workflow sets it to the threads a rule declares)
-NUMERICS_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_CBWR",
-                      "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "OPENBLAS_CORETYPE")
+# workflow sets it to the threads a rule declares) and the kernel pins every job sets (workflow.pin_numerics)
+NUMERICS_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", *AVX2_PINS,
+                      "NPY_DISABLE_CPU_FEATURES", *ANY_MACHINE_PINS)
 KEYS = ("created_utc", "cpu", "platform", "python", "torch", "numpy_blas", "packages", "tools",
         "environment_variables", "git", "corpus_hashes")
 TIMEOUT_S = 20
