@@ -72,9 +72,9 @@ else:
             "logs/corpus/{domain}.log",
         benchmark:
             "logs/benchmarks/corpus/{domain}.tsv"
-        threads: 1
+        threads: 2   # worker processes, each making every other clip (the audio does not depend on their number)
         resources:
-            mem_mb=2000,
+            mem_mb=3000,
             runtime=30,
         conda:
             CONDA_ENV

@@ -25,7 +25,7 @@ def _build_domain(job: Any) -> None:
 
     params = job.params
     build_domain(job.wildcards.domain, dict(params.recipe), size=params.size, seed=params.seed,
-                 output_dir=Path(job.output.corpus))
+                 output_dir=Path(job.output.corpus), workers=job.threads)
 
 
 def _segment(job: Any) -> None:

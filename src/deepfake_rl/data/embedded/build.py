@@ -10,9 +10,11 @@ clips are concatenated into long "recordings" (the DFE24 and DEEP-VOICE stand-in
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import shutil
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -214,17 +216,9 @@ def _fake(domain: str, recipe: dict[str, Any], clip: Clip, reals: Sequence[np.nd
     return attack, trim_silence(make_fake(attack, real=_join(reals, clip.pauses), text=None, language=language, rng=rng))
 
 
-def build_domain(domain: str, recipe: dict[str, Any], *, size: str, seed: int, output_dir: str | Path) -> pd.DataFrame:
-    """Generate one domain's audio and manifest into output_dir (built aside, then renamed into place).
-
-    Each clip draws its fake from rng (seed, domain, clip) and each class its level and channel
-    from rng (seed, domain, clip, label), so a clip does not depend on the others; the ffmpeg steps
-    run by batches over all clips (decoding, source codec, channel codecs)."""
-    output_dir = Path(output_dir)
-    partial = output_dir.with_name(output_dir.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    (partial / "audio").mkdir(parents=True)
-    clips = plan_clips(recipe, size, seed, domain)
+def _build_items(domain: str, recipe: dict[str, Any], clips: Sequence[Clip], seed: int, audio_dir: Path
+                 ) -> list[dict[str, Any]]:
+    """Make, process and write the real and fake audio of some clips; their manifest rows."""
     unique = list({p.prompt_id: p for clip in clips for p in clip.prompts}.values())
     real = {p.prompt_id: trim_silence(wave) for p, wave in zip(unique, load_prompts(unique))}
     attacks: list[str] = []
@@ -247,12 +241,41 @@ def build_domain(domain: str, recipe: dict[str, Any], *, size: str, seed: int, o
     for (clip, label, _, _, _), wave, attack in zip(items, finished, [a for a in attacks for _ in range(2)]):
         wave = _peak_limited(wave)
         clip_id = f"{domain}_{label}_{clip.index:04d}"
-        write_wav(partial / "audio" / f"{clip_id}.wav", wave)
+        write_wav(audio_dir / f"{clip_id}.wav", wave)
         speaker = clip.prompts[0].speaker
         if label == "real":
             rows.append(_row(clip_id, label, wave, "-", speaker, clip))
         else:
             rows.append(_row(clip_id, label, wave, attack, speaker if ATTACKS[attack].kind != "tts" else attack, clip))
+    return rows
+
+
+def _clip_order(row: dict[str, Any]) -> tuple[int, bool]:
+    """Manifest order: by clip index, the real item first (the same for any number of workers)."""
+    return int(row["ID"].rsplit("_", 1)[1]), row["Label"] != "real"
+
+
+def build_domain(domain: str, recipe: dict[str, Any], *, size: str, seed: int, output_dir: str | Path,
+                 workers: int = 1) -> pd.DataFrame:
+    """Generate one domain's audio and manifest into output_dir (built aside, then renamed into place).
+
+    Each clip draws its fake from rng (seed, domain, clip) and each class its level and channel
+    from rng (seed, domain, clip, label), so a clip does not depend on the others, nor on `workers`
+    (processes, each given every workers-th clip); the ffmpeg steps run by batches (decoding,
+    source codec, channel codecs)."""
+    output_dir = Path(output_dir)
+    partial = output_dir.with_name(output_dir.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    (partial / "audio").mkdir(parents=True)
+    clips = plan_clips(recipe, size, seed, domain)
+    shares = [clips[start::workers] for start in range(workers) if clips[start::workers]]
+    if len(shares) > 1:
+        with ProcessPoolExecutor(len(shares), mp_context=multiprocessing.get_context("fork")) as pool:
+            parts = list(pool.map(_build_items, *zip(*[(domain, recipe, share, seed, partial / "audio")
+                                                       for share in shares])))
+    else:
+        parts = [_build_items(domain, recipe, clips, seed, partial / "audio")]
+    rows = sorted((row for part in parts for row in part), key=_clip_order)
     manifest = pd.DataFrame(rows)
     write_manifest(manifest, partial / MANIFEST_NAME)
     write_domain_hash(partial)
