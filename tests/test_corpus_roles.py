@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from deepfake_rl.__main__ import main
 from deepfake_rl.data.embedded.attacks import ATTACKS, FAMILIES
 from deepfake_rl.data.embedded.build import plan_clips
 from deepfake_rl.data.embedded.channels import CHANNEL_STEPS, channel_type
@@ -66,10 +67,13 @@ def test_role_of_a_recipe_reads_families_types_and_speakers():
     assert role.chains == {(), ("noise_10db", "mp3_24k")} and role.channel_types == {"noise", "mp3"}
 
 
-def test_role_table_has_one_row_per_domain(default_config):
+def test_role_table_has_one_row_per_domain(default_config, capsys):
     table = role_table(default_config["corpus"]["domains"])
     assert list(table["domain"]) == list(default_config["corpus"]["domains"])
     assert table.set_index("domain").loc["asv19dev", "channel types"] == "clean"
+    assert main(["corpus-roles"]) == 0
+    printed = capsys.readouterr().out
+    assert "| dfe24" in printed and "hts, phase_vocoder, vits, wsola" in printed
 
 
 @pytest.mark.parametrize("size", ["tiny", "default"])

@@ -17,6 +17,9 @@ def main(argv: list[str] | None = None) -> int:
                                    "built corpus, and the corpus hash")
     summary.add_argument("corpus_root", nargs="?", default="data/corpus")
     summary.add_argument("--expect", metavar="SHA256", help="exit with status 1 unless the corpus hash is this one")
+    roles = commands.add_parser("corpus-roles", help="the embedded corpus's role table (markdown): domain x attack "
+                                 "families x channel types x source speakers")
+    roles.add_argument("config", nargs="*", default=["config/config.yaml"], help="config files, merged left to right")
     page = commands.add_parser("results-page", help="write docs/results.md (markdown tables) from results/")
     page.add_argument("--results", default="results", help="the results tree (default: results)")
     page.add_argument("--out", default="docs/results.md", help="the page to write (default: docs/results.md)")
@@ -36,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
             print(error, file=sys.stderr)
             return 1
         print("config is valid")
+        return 0
+    if args.command == "corpus-roles":
+        from deepfake_rl.data.embedded.roles import role_table
+
+        print(role_table(load_config(*args.config)["corpus"]["domains"]).to_markdown(index=False))
         return 0
     from deepfake_rl.data.summary import corpus_hash, corpus_summary
 
