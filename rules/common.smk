@@ -26,7 +26,7 @@ def dataset_spec(wildcards):
     """The dataset's segmentation parameters (a params: lookup, so edits rerun only its store)."""
     spec = dict(config["datasets"][wildcards.dataset])
     spec.setdefault("max_seconds", None)
-    spec.setdefault("min_seconds", 0.0)
+    spec.setdefault("min_seconds", 0.025)    # = segment_stage.DEFAULT_MIN_SECONDS (schema default)
     return spec
 
 

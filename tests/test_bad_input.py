@@ -42,7 +42,7 @@ CLIPS: dict[str, tuple[np.ndarray, int, str] | None] = {
     "good.wav": (SIGNAL, 16000, "PCM_16"),
     "stereo44k.wav": (np.stack([tone(0.5, 44100), 0.5 * tone(0.5, 44100)], axis=1), 44100, "PCM_16"),
     "odd11025.wav": (tone(0.5, 11025), 11025, "PCM_16"),
-    "short.wav": (SIGNAL[:200], 16000, "PCM_16"),            # below the 400-sample receptive field: kept
+    "short.wav": (SIGNAL[:200], 16000, "PCM_16"),            # below the 400-sample receptive field: kept at min_seconds 0
     "missing.wav": None,
     "empty.wav": (np.zeros(0, dtype=np.float32), 16000, "PCM_16"),
     "silent.wav": (np.zeros(8000, dtype=np.float32), 16000, "PCM_16"),
@@ -98,7 +98,7 @@ def test_a_bad_clip_stops_the_segmentation_naming_line_file_and_reason(tmp_path:
 
 def test_skip_policy_leaves_bad_clips_out_and_lists_each_one(corpus: Path, tmp_path: Path) -> None:
     store = tmp_path / "stores" / "set.h5"
-    count = segment_corpus(corpus, store, proportion="test", dataset="set", on_bad_file="skip")
+    count = segment_corpus(corpus, store, proportion="test", dataset="set", on_bad_file="skip", min_seconds=0)
     table = read_store_manifest(store)
     assert count == len(USABLE) and sorted(table["id"]) == sorted(USABLE)   # nothing substituted
     report = pd.read_csv(skip_report_path(store))
@@ -120,12 +120,14 @@ def test_a_clean_part_gets_an_empty_report_and_protocol_drops_are_listed(corpus:
     """Clips the segmentation protocol drops (shorter than its minimum) are listed under either policy."""
     manifest = manifest_of(tmp_path, list(USABLE))
     store = tmp_path / "clean.h5"
-    assert segment_corpus(manifest, store, proportion="test", dataset="clean") == len(USABLE)
+    assert segment_corpus(manifest, store, proportion="test", dataset="clean", min_seconds=0) == len(USABLE)
     assert pd.read_csv(skip_report_path(store)).empty
-    segment_corpus(manifest, store, proportion="test", dataset="clean", min_seconds=0.1)
-    report = pd.read_csv(skip_report_path(store))
-    assert report["entry"].str.endswith("short.wav").tolist() == [True]
-    assert "0.013 s is shorter than the segmentation's minimum of 0.1 s" in report["reason"].iloc[0]
+    for minimum, shown in ((None, "0.025"), (0.1, "0.1")):   # None: the default, the receptive field
+        extra = {} if minimum is None else {"min_seconds": minimum}
+        assert segment_corpus(manifest, store, proportion="test", dataset="clean", **extra) == len(USABLE) - 1
+        report = pd.read_csv(skip_report_path(store))
+        assert report["entry"].str.endswith("short.wav").tolist() == [True]
+        assert f"0.013 s is shorter than the segmentation's minimum of {shown} s" in report["reason"].iloc[0]
 
 
 def test_all_clips_bad_or_no_clip_of_the_part_is_an_error_not_an_empty_store(tmp_path: Path) -> None:

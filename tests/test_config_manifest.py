@@ -78,6 +78,19 @@ def test_changing_grpo_beta_changes_the_settings_of_the_methods_that_use_it_only
                        "grpo_exact"}
 
 
+@pytest.mark.parametrize("key, value", [("epsilon", 0.3), ("old_refresh_steps", 7)])
+def test_grpo_noneg_as_eq11_does_not_rerun_for_clip_or_old_policy_keys(default_config, key, value):
+    """Eq. 11 has no ratio: editing the clip or the old-policy refresh reruns the ratio-based GRPO
+    methods, not GRPO w/o neg. (unless it asks for the clipped-ratio form, which uses both)."""
+    before = {name: method_settings(default_config, name) for name in default_config["methods"]}
+    assert key not in before["grpo_noneg"]
+    default_config["grpo"][key] = value
+    changed = {name for name in before if method_settings(default_config, name) != before[name]}
+    assert "grpo" in changed and "grpo_noneg" not in changed
+    default_config["methods"]["grpo_noneg"]["noneg_form"] = "clipped_ratio"
+    assert method_settings(default_config, "grpo_noneg")[key] == value
+
+
 def test_grpo_schema_and_settings_class_list_the_same_keys():
     import dataclasses
 

@@ -150,3 +150,33 @@ def test_a_store_streamed_then_failing_leaves_nothing_behind(tmp_path):
         writer.finish({"dataset": "d"})
     manifest = read_store_manifest(tmp_path / "store.h5")
     assert list(manifest["id"]) == ["a", "b"] and list(manifest["duration"]) == [0.05, 0.025]
+
+
+def test_tail_below_min_seconds_is_dropped_and_reported(tmp_path):
+    """Issue 19.6: a last piece below `min_seconds` (default: the 400-sample receptive field) is not a
+    trial; the clip's other segments stay and the dropped piece is listed in the skip report."""
+    from deepfake_rl.data.segment_stage import DEFAULT_MIN_SECONDS, skip_report_path
+
+    assert round(DEFAULT_MIN_SECONDS * SAMPLE_RATE) == 400
+    rng = np.random.default_rng(0)
+    rows = []
+    for number, samples in enumerate([SAMPLE_RATE + 320, SAMPLE_RATE + 400, 200]):   # tails 20 ms, 25 ms; clip 12.5 ms
+        write_wav(tmp_path / f"c{number}.wav", (0.1 * rng.standard_normal(samples)).astype(np.float32))
+        rows.append({"ID": f"c{number}", "Label": "real" if number % 2 else "fake", "Duration": samples / SAMPLE_RATE,
+                     "SampleRate": SAMPLE_RATE, "Path": f"c{number}.wav", "Attack": "-", "Speaker": "s",
+                     "Proportion": "test", "AudioChannel": 1, "AudioEncoding": "PCM_16", "AudioBitSample": 16,
+                     "Language": "en"})
+    write_manifest(pd.DataFrame(rows), tmp_path / "manifest.csv")
+    store = tmp_path / "s.h5"
+    count = segment_corpus(tmp_path / "manifest.csv", store, proportion="test", max_seconds=1.0, dataset="d")
+    assert count == 1 + 2           # c0: its 20 ms tail dropped; c1: the 25 ms tail kept; c2: nothing
+    assert list(read_store_manifest(store)["id"]) == ["c0", "c1_000", "c1_001"]
+    report = pd.read_csv(skip_report_path(store))
+    assert len(report) == 2
+    assert report["reason"].str.contains("piece 1.000-1.020 s", regex=False).sum() == 1
+    assert report["reason"].str.contains("shorter than the segmentation's minimum", regex=False).sum() == 1
+    with h5py.File(store, "r") as handle:
+        assert handle.attrs["n_skipped"] == 2
+    kept_all = segment_corpus(tmp_path / "manifest.csv", tmp_path / "all.h5", proportion="test", max_seconds=1.0,
+                              dataset="d", min_seconds=0)
+    assert kept_all == 2 + 2 + 1    # AntiDeepfake's rule: every last piece kept

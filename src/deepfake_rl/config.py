@@ -303,7 +303,20 @@ def method_settings(config: dict[str, Any], name: str) -> dict[str, Any]:
         settings["reference"] = "init"
         settings.update(config.get(entry["loss"], {}))
     settings.update(entry)
+    if _is_eq11(settings):   # GRPO w/o neg. as Eq. 11 has no ratio: the clip and old-policy keys are unused
+        for key in EQ11_UNUSED_KEYS.difference(entry):
+            settings.pop(key, None)
     return settings
+
+
+# The shared `grpo` keys GRPO w/o neg. in its Eq. 11 form never reads: left out of its settings, so
+# editing them reruns the ratio-based GRPO methods only.
+EQ11_UNUSED_KEYS = frozenset({"epsilon", "old_refresh_steps"})
+
+
+def _is_eq11(settings: dict[str, Any]) -> bool:
+    return (settings.get("loss") == "grpo" and settings.get("negative", True) is False
+            and settings.get("noneg_form", "eq11") == "eq11")
 
 
 def base_init(config: dict[str, Any], name: str) -> str:

@@ -108,17 +108,17 @@ def scored_runs(score_files: Sequence[str | Path]) -> Iterator[tuple[dict[str, A
 
 def eer_table(score_files: Sequence[str | Path]) -> pd.DataFrame:
     """One row per run x test set: model, method, seed, dataset, trial counts, EER of the paper's score
-    (`eer`, the CSV's `score` column) and of P(real) (`eer_preal`); NaN and a note if undefined."""
+    (`eer`, logit_real) and of P(real) (`eer_preal`), ranked as detection_metrics ranks them
+    (metrics.ranking_score), so the two tables cannot disagree; NaN and a note if undefined."""
     records = []
     for keys, frame in scored_runs(score_files):
         labels = frame["label"].to_numpy()
         try:
-            eers = {"eer": eer_from_labels(frame["score"].to_numpy(), labels),
-                    "eer_preal": eer_from_labels(ranking_score(frame["logit_fake"].to_numpy(),
-                                                               frame["logit_real"].to_numpy(), "p_real"), labels)}
+            eers = {f"eer{SCORE_SUFFIX[kind]}": eer_from_labels(ranking_score(
+                frame["logit_fake"].to_numpy(), frame["logit_real"].to_numpy(), kind), labels) for kind in SCORE_KINDS}
             note = ""
         except UndefinedMetricError as error:
-            eers, note = dict.fromkeys(("eer", "eer_preal"), float("nan")), str(error)
+            eers, note = {f"eer{SCORE_SUFFIX[kind]}": float("nan") for kind in SCORE_KINDS}, str(error)
         records.append({**keys, "n_real": int((labels == 1).sum()), "n_fake": int((labels == 0).sum()), **eers,
                         "note": note})
     return pd.DataFrame(records)

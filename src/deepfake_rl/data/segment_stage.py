@@ -4,7 +4,8 @@ Every clip is decoded here (16 kHz mono, checked by `load_audio`). A clip that c
 follows the bad-file policy (deepfake_rl.data.bad_files): `error` stops the job naming the manifest
 line and the file, `skip` leaves it out. The report `<store>.skipped.csv` lists every clip that gave
 no segment and why: bad files under `skip`, and clips too short for the segmentation protocol
-(e.g. below DEEP-VOICE's 1.5 s minimum) under either policy. Nothing is ever substituted.
+(e.g. below DEEP-VOICE's 1.5 s minimum) under either policy, and every last piece shorter than
+`min_seconds` that was dropped from a clip that kept other segments. Nothing is ever substituted.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ from deepfake_rl.data.audio_io import SAMPLE_RATE, AudioError, load_audio
 from deepfake_rl.data.bad_files import SKIP_ADVICE, Skipped, check_policy, skip_summary, skipped_file, write_skip_report
 from deepfake_rl.data.manifest import label_index, read_manifest
 from deepfake_rl.data.segment import fixed_bounds, random_bounds
+
+# The wav2vec2 front end's receptive field: a shorter piece has no output frame of its own (the
+# detector pads it), so by default it is not a trial. Decoded mp3/AAC runs 16-88 ms past its header,
+# which made 20 ms tails of silence-padded audio into test trials.
+DEFAULT_MIN_SECONDS = 0.025
 from deepfake_rl.data.store import Segment, open_store
 from deepfake_rl.seeding import rng_for
 
@@ -36,7 +42,7 @@ def skip_report_path(store: str | Path) -> Path:
 
 def segment_corpus(manifest_path: str | Path, output: str | Path, *, proportion: str,
                    max_seconds: float | None = None, random_seconds: list[float] | None = None,
-                   min_seconds: float = 0.0, seed: int = 0, dataset: str = "", on_bad_file: str = "error") -> int:
+                   min_seconds: float = DEFAULT_MIN_SECONDS, seed: int = 0, dataset: str = "", on_bad_file: str = "error") -> int:
     """Read the clips of one Proportion, cut them, write the store and its skip report
     (`skip_report_path(output)`); return the segment count."""
     policy = check_policy(on_bad_file)
@@ -63,7 +69,13 @@ def segment_corpus(manifest_path: str | Path, output: str | Path, *, proportion:
                 low, high = (_seconds_to_samples(s) for s in random_seconds)
                 bounds = random_bounds(len(wave), low, high, rng_for(seed, dataset, row.ID))
             else:
-                bounds = fixed_bounds(len(wave), _seconds_to_samples(max_seconds), min_samples)
+                every_piece = fixed_bounds(len(wave), _seconds_to_samples(max_seconds))
+                bounds = [(start, end) for start, end in every_piece if end - start >= min_samples]
+                dropped = [(start, end) for start, end in every_piece if end - start < min_samples]
+                if bounds:    # a clip with no segment at all is reported below, once
+                    skipped.extend(Skipped(f"{where}: {path}", f"piece {start / SAMPLE_RATE:.3f}-{end / SAMPLE_RATE:.3f} s "
+                                           f"({(end - start) / SAMPLE_RATE:.3f} s) is shorter than min_seconds "
+                                           f"{min_seconds:g} s: dropped") for start, end in dropped)
             if not bounds:
                 shortest = (random_seconds or [min_seconds])[0]
                 skipped.append(Skipped(f"{where}: {path}", f"{len(wave) / SAMPLE_RATE:.3f} s is shorter than the "
@@ -84,10 +96,10 @@ def segment_corpus(manifest_path: str | Path, output: str | Path, *, proportion:
         store.finish({"dataset": dataset, "proportion": proportion, "max_seconds": max_seconds,
                       "random_seconds": None if random_seconds is None else list(random_seconds),
                       "min_seconds": min_seconds, "seed": seed, "source_manifest": str(manifest_path),
-                      "on_bad_file": policy, "n_skipped": len(skipped)})
+                      "on_bad_file": policy, "n_skipped": len(skipped)})    # clips and dropped pieces
     write_skip_report(report, skipped)
     for item in skipped:
         log.warning("skipped %s: %s", item.entry, item.reason)
     if skipped:
-        log.warning("%s: %d of %d clips gave no segment; listed in %s", dataset, len(skipped), len(part), report)
+        log.warning("%s: %d clips or pieces left out (of %d clips); listed in %s", dataset, len(skipped), len(part), report)
     return store.count
