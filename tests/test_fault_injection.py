@@ -74,7 +74,8 @@ def test_error_policy_stops_early_naming_line_and_file(tmp_path: Path) -> None:
     output = snakemake(work, "--cores", "2", STORE, configs=[PAPER, paths], check=False)
     assert "Error in rule import_domain" in output and not (work / STORE).exists()
     log = (work / IMPORT_LOG).read_text(encoding="utf-8")
-    assert f"CorpusError: {root / 'label.txt'}:5: {root / 'wav' / 'missing.wav'}: audio file not found" in log
+    assert f"import_domain: {root / 'label.txt'}:5: {root / 'wav' / 'missing.wav'}: audio file not found" in log
+    assert "Traceback" not in log and "Traceback" not in output   # an expected data error: one message
 
 
 def test_a_corpus_level_fault_stops_the_run_whatever_the_policy(tmp_path: Path) -> None:

@@ -154,7 +154,7 @@ def test_paper_config_holds_the_papers_grid_and_recipe() -> None:
 def test_placeholders_merging_and_wrong_splits_are_config_errors(setup) -> None:
     with pytest.raises(ConfigError) as error:
         load_config(PAPER)
-    assert "corpus.domains.dfe24.root: '/path/to/Deepfake-Eval-2024/audio' is a placeholder" in str(error.value)
+    assert "corpus.domains.dfe24.root: '/path/to/Deepfake-Eval-2024' is a placeholder" in str(error.value)
     assert "checkpoints.xlsr_2b.pretrained" in str(error.value)
     config = load_config(PAPER, setup["paths"])  # the user's paths make it valid
     assert config["corpus"]["kind"] == "real"

@@ -11,7 +11,8 @@ from deepfake_rl.config import ConfigError, load_config
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="deepfake_rl", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    check = commands.add_parser("check-config", help="validate a config file and list every problem")
+    check = commands.add_parser("check-config", help="validate a config file and list every problem, including "
+                                 "corpus roots and checkpoint files that are missing or incomplete")
     check.add_argument("config", nargs="+", help="config files, merged left to right like --configfile")
     summary = commands.add_parser("corpus-summary", help="per-domain counts, durations and content hashes of a "
                                    "built corpus, and the corpus hash")
@@ -33,13 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("results-page", "config-docs"):
         return _docs_command(args)
     if args.command == "check-config":
-        try:
-            load_config(*args.config)
-        except ConfigError as error:
-            print(error, file=sys.stderr)
-            return 1
-        print("config is valid")
-        return 0
+        return _check_config(args.config)
     if args.command == "corpus-roles":
         from deepfake_rl.data.embedded.roles import role_table
 
@@ -55,6 +50,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"corpus hash differs from the expected {args.expect}: this machine built other audio "
               f"(the versions are in {args.corpus_root}/<domain>/content_hash.json)", file=sys.stderr)
         return 1
+    return 0
+
+
+def _check_config(paths: list[str]) -> int:
+    """The config's schema and cross-references, then its inputs: corpus roots and checkpoint files."""
+    from deepfake_rl.input_check import input_errors
+
+    source = " + ".join(paths)
+    try:
+        config = load_config(*paths)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 1
+    problems = input_errors(config)
+    if problems:
+        print(f"{source}: the configuration is valid but its inputs are not ready:\n  " + "\n  ".join(problems),
+              file=sys.stderr)
+        return 1
+    print("config is valid" + (" and every corpus root and checkpoint file is in place"
+                               if config["corpus"]["kind"] == "real" or config.get("checkpoints") else ""))
     return 0
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
+from deepfake_rl.errors import DataError
 from deepfake_rl.gpu_slots import gpu_slot
 
 Stage = Callable[[Any], None]
@@ -279,6 +280,12 @@ def run_stage(job: Any) -> None:
         stack.enter_context(gpu_slot(str(getattr(job.params, "device", "cpu"))))
         try:
             stage(job)
+        except DataError as error:
+            # an expected problem of the data (corpus, protocol line, manifest, clip): its message names the
+            # file and what to do, and a traceback would only bury it; one line in the log and on the console
+            if log_path is not None:
+                print(f"{job.rule}: {error}", file=stream)
+            raise SystemExit(f"{job.rule}: {error}") from None
         except Exception:
             # the log must say why (on a cluster the console is not at hand); Snakemake reports the failure
             traceback.print_exc(file=stream)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from deepfake_rl.errors import DataError
 from deepfake_rl.io_utils import atomic_path
 
 COLUMNS: tuple[str, ...] = (
@@ -21,7 +22,7 @@ PROPORTIONS: tuple[str, ...] = ("train", "valid", "test")
 MANIFEST_NAME = "manifest.csv"
 
 
-class ManifestError(ValueError):
+class ManifestError(DataError):
     """The manifest is malformed; the message names the file, the row and the problem."""
 
 

@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from deepfake_rl.errors import DataError
+
 SOUNDFILE_SUFFIXES: frozenset[str] = frozenset({".wav", ".flac"})
 FFMPEG_SUFFIXES: frozenset[str] = frozenset({".mp3", ".m4a", ".mp4", ".aac", ".ogg", ".opus", ".webm"})
 AUDIO_SUFFIXES: frozenset[str] = SOUNDFILE_SUFFIXES | FFMPEG_SUFFIXES
@@ -36,7 +38,7 @@ FFMPEG_TIMEOUT_S = 600
 _SUBTYPE_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32, "FLOAT": 32, "DOUBLE": 64}
 
 
-class AudioError(ValueError):
+class AudioError(DataError):
     """A clip cannot be used; the message names the file and the reason."""
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 
+from deepfake_rl.input_check import checkpoint_file
 from deepfake_rl.io_utils import atomic_path
 from deepfake_rl.models.checkpoint import save_detector, save_frontend
 from deepfake_rl.models.convert import (ADAPTER, FRONTEND, HEAD, PRETRAINING_ONLY, SSL_PREFIX, ConversionError,
@@ -176,10 +177,7 @@ def import_pretrained(source: str | Path, model_key: str, model_cfg: Mapping[str
 
 
 def _checked(source: str | Path) -> Path:
-    path = Path(source)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
-    return path
+    return checkpoint_file(source)   # the check check-config runs too (same message)
 
 
 def _write_record(path: str | Path | None, record: Mapping[str, Any]) -> None:

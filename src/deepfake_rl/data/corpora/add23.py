@@ -9,16 +9,23 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 
 from deepfake_rl.data.corpora.common import (CorpusError, Entry, LoadResult, build_manifest, check_root, map_value,
-                                             protocol_lines, safe_relative)
+                                             protocol_lines, protocol_text, safe_relative)
 
 PROTOCOL = "label.txt"
 AUDIO_DIR = "wav"
 LABELS = {"genuine": "real", "fake": "fake"}
 
 
+def check_add23(root: str | Path) -> Path:
+    """The root holds label.txt (readable as UTF-8) and wav/; no audio is read."""
+    root = check_root(root, PROTOCOL, AUDIO_DIR)
+    protocol_text(root / PROTOCOL)
+    return root
+
+
 def load_add23(root: str | Path, *, on_bad_file: str = "error") -> LoadResult:
     """Every line of label.txt as a test item (Proportion test, Language zh)."""
-    root = check_root(root, PROTOCOL, AUDIO_DIR)
+    root = check_add23(root)
     entries = []
     for source, fields in protocol_lines(root / PROTOCOL):
         if len(fields) != 2:

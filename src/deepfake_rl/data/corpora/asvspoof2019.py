@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
-from deepfake_rl.data.corpora.common import (CorpusError, Entry, LoadResult, build_manifest, check_parts, check_root,
-                                             map_value, protocol_lines, safe_relative)
+from deepfake_rl.data.corpora.common import (CorpusError, Entry, LoadResult, build_manifest, check_folder,
+                                             check_parts, check_root, map_value, protocol_lines, protocol_text,
+                                             safe_relative)
 
 PROTOCOL_DIR = "ASVspoof2019_LA_cm_protocols"
 PARTS = {"train": "train", "dev": "valid", "eval": "test"}   # part -> Proportion
@@ -27,11 +28,20 @@ def _protocol(root: Path, part: str) -> Path:
     return found[0]
 
 
+def check_asv19la(root: str | Path, *, parts: tuple[str, ...] = ("train", "dev", "eval")) -> Path:
+    """The LA root holds, for each part, its protocol (readable as UTF-8) and its flac/ folder; no audio is read."""
+    check_parts(tuple(parts), PARTS)
+    root = check_root(root, PROTOCOL_DIR)
+    for part in parts:
+        protocol_text(_protocol(root, part))
+        check_folder(root / f"ASVspoof2019_LA_{part}" / "flac")
+    return root
+
+
 def load_asv19la(root: str | Path, *, on_bad_file: str = "error",
                  parts: tuple[str, ...] = ("train", "dev", "eval")) -> LoadResult:
     """The chosen parts (train -> train, dev -> valid, eval -> test), flac files, Language en."""
-    check_parts(parts, PARTS)
-    root = check_root(root, PROTOCOL_DIR)
+    root = check_asv19la(root, parts=parts)
     entries = []
     for part in parts:
         for source, fields in protocol_lines(_protocol(root, part)):

@@ -11,6 +11,7 @@ what the loader was written for, and guessing would silently change a test set.
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -22,11 +23,12 @@ from deepfake_rl.data.audio_io import AudioError
 from deepfake_rl.data.bad_files import Skipped, check_policy, skip_summary, skipped_file
 from deepfake_rl.data.media import AUDIO_SUFFIXES, probe_audio
 from deepfake_rl.data.manifest import COLUMNS, validate_manifest
+from deepfake_rl.errors import DataError
 
 _WINDOWS_ABSOLUTE = re.compile(r"^([A-Za-z]:|\\)")  # C:\x, C:x, \\server\x
 
 
-class CorpusError(ValueError):
+class CorpusError(DataError):
     """The corpus is not laid out as expected; the message names the file (and line) at fault."""
 
 
@@ -89,44 +91,66 @@ def map_value(value: str, mapping: Mapping[str, str], what: str, source: str) ->
     return mapping[key]
 
 
-def protocol_lines(path: Path) -> Iterator[tuple[str, list[str]]]:
-    """Whitespace-separated fields of each non-blank line, with 'file:line' for messages."""
+def protocol_text(path: Path) -> str:
+    """A protocol file's text, read as UTF-8 (a BOM is fine). Another encoding (a CSV saved by Excel is
+    often cp1252) is an error naming the file and line, never guessed: a wrong guess would silently
+    change file names, and with them which files are found."""
     if not path.is_file():
         raise CorpusError(f"{path}: protocol file not found")
-    with open(path, encoding="utf-8-sig") as handle:
-        for number, line in enumerate(handle, start=1):
-            if line.strip():
-                yield f"{path}:{number}", line.split()
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise CorpusError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[error.start]:02x}); protocol files are read as UTF-8. "
+            f"Convert it once, e.g. for a CSV saved by Excel on Windows: iconv -f cp1252 -t utf-8 '{path}' > "
+            f"converted && mv converted '{path}'") from None
+
+
+def protocol_lines(path: Path) -> Iterator[tuple[str, list[str]]]:
+    """Whitespace-separated fields of each non-blank line, with 'file:line' for messages."""
+    for number, line in enumerate(io.StringIO(protocol_text(path), newline=None), start=1):
+        if line.strip():
+            yield f"{path}:{number}", line.split()
 
 
 def csv_rows(path: Path, required: Iterable[str]) -> Iterator[tuple[str, dict[str, str]]]:
     """Rows of a CSV protocol with a header, as dicts, with 'file:line' for messages.
 
     Every row must have exactly as many fields as the header (quoted commas are fine)."""
-    if not path.is_file():
-        raise CorpusError(f"{path}: protocol file not found")
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle)
-        header = [name.strip() for name in next(reader, [])]
-        missing = [name for name in required if name not in header]
-        if missing:
-            raise CorpusError(f"{path}:1: missing columns {missing}; header is {header}")
-        for fields in reader:
-            source = f"{path}:{reader.line_num}"
-            if not any(value.strip() for value in fields):
-                continue
-            if len(fields) != len(header):
-                raise CorpusError(f"{source}: {len(fields)} fields, the header has {len(header)}")
-            yield source, dict(zip(header, fields))
+    reader = csv.reader(io.StringIO(protocol_text(path), newline=""))
+    header = [name.strip() for name in next(reader, [])]
+    missing = [name for name in required if name not in header]
+    if missing:
+        raise CorpusError(f"{path}:1: missing columns {missing}; header is {header}")
+    for fields in reader:
+        source = f"{path}:{reader.line_num}"
+        if not any(value.strip() for value in fields):
+            continue
+        if len(fields) != len(header):
+            raise CorpusError(f"{source}: {len(fields)} fields, the header has {len(header)}")
+        yield source, dict(zip(header, fields))
+
+
+def check_folder(folder: Path) -> Path:
+    """A folder the corpus layout requires (FoR's `testing/real`, DEEP-VOICE's `REAL`...)."""
+    if not folder.is_dir():
+        raise CorpusError(f"{folder}: expected folder is missing")
+    return folder
 
 
 def audio_files(folder: Path, skipped: list[Skipped]) -> list[Path]:
-    """Audio files directly in `folder`, sorted; anything else is listed in `skipped`, not dropped silently."""
-    if not folder.is_dir():
-        raise CorpusError(f"{folder}: expected folder is missing")
+    """Audio files directly in `folder`, sorted; anything else is listed in `skipped`, not dropped silently.
+    macOS leaves `._<name>` resource-fork files beside each file copied from its disks: they carry the
+    audio suffix but no audio, so they are listed as what they are instead of failing as unreadable audio."""
     files = []
-    for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix.lower() in AUDIO_SUFFIXES:
+    for path in sorted(check_folder(folder).iterdir()):
+        if path.is_dir():
+            skipped.append(Skipped(str(path), "subfolder (ignored)"))
+        elif path.name.startswith("._"):
+            skipped.append(Skipped(str(path), "macOS resource-fork file (ignored)"))
+        elif path.is_file() and path.suffix.lower() in AUDIO_SUFFIXES:
             files.append(path)
         else:
             skipped.append(Skipped(str(path), "not an audio file (ignored)"))

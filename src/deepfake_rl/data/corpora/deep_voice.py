@@ -15,9 +15,14 @@ AUDIO_DIR = "KAGGLE/AUDIO"
 FOLDERS = {"REAL": "real", "FAKE": "fake"}
 
 
+def check_dv(root: str | Path) -> Path:
+    """The root holds KAGGLE/AUDIO/REAL and /FAKE; no audio is read."""
+    return check_root(root, *(f"{AUDIO_DIR}/{folder}" for folder in FOLDERS))
+
+
 def load_dv(root: str | Path, *, on_bad_file: str = "error") -> LoadResult:
     """Every audio file under KAGGLE/AUDIO/REAL and /FAKE (Proportion test, Attack VC for fakes)."""
-    root = check_root(root, *(f"{AUDIO_DIR}/{folder}" for folder in FOLDERS))
+    root = check_dv(root)
     skipped: list[Skipped] = []
     entries = []
     for folder, label in FOLDERS.items():

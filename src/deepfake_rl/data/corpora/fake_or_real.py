@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 
 from deepfake_rl.data.corpora.common import (CorpusError, Entry, LoadResult, Skipped, audio_files, build_manifest,
-                                             check_parts, check_root)
+                                             check_folder, check_parts, check_root)
 
 VERSIONS: dict[str, tuple[str, ...]] = {   # version -> folder names it may have on disk
     "for-original": ("for-original",),
@@ -32,11 +32,20 @@ def _version_folder(root: Path, version: str) -> Path:
     raise CorpusError(f"{root}: no folder {' or '.join(VERSIONS[version])} for FoR version {version!r}")
 
 
+def check_for(root: str | Path, *, version: str = "for-norm", parts: tuple[str, ...] = ("testing",)) -> Path:
+    """The root holds the version's folder with real/ and fake/ in each chosen part; no audio is read."""
+    check_parts(tuple(parts), PARTS)
+    folder = _version_folder(check_root(root), version)
+    for part in parts:
+        for label in LABELS:
+            check_folder(folder / part / label)
+    return Path(root)
+
+
 def load_for(root: str | Path, *, on_bad_file: str = "error", version: str = "for-norm",
              parts: tuple[str, ...] = ("testing",)) -> LoadResult:
     """The files of one FoR version and the chosen parts (testing -> test, ...), Language en."""
-    check_parts(parts, PARTS)
-    root = check_root(root)
+    root = check_for(root, version=version, parts=parts)
     folder = _version_folder(root, version)
     skipped: list[Skipped] = []
     entries = []

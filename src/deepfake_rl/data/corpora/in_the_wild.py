@@ -9,15 +9,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from deepfake_rl.data.corpora.common import (Entry, LoadResult, build_manifest, check_root, csv_rows, map_value,
-                                             safe_relative)
+                                             protocol_text, safe_relative)
 
 PROTOCOL = "meta.csv"
 LABELS = {"bona-fide": "real", "spoof": "fake"}
 
 
+def check_itw(root: str | Path) -> Path:
+    """The root holds meta.csv (readable as UTF-8); no audio is read."""
+    root = check_root(root, PROTOCOL)
+    protocol_text(root / PROTOCOL)
+    return root
+
+
 def load_itw(root: str | Path, *, on_bad_file: str = "error") -> LoadResult:
     """Every row of meta.csv as a test item (Proportion test, Language en)."""
-    root = check_root(root, PROTOCOL)
+    root = check_itw(root)
     entries = []
     for source, row in csv_rows(root / PROTOCOL, ("file", "speaker", "label")):
         name = safe_relative(row["file"], source)
