@@ -25,6 +25,7 @@ from deepfake_rl.data.segment import fixed_bounds, random_bounds
 # which made 20 ms tails of silence-padded audio into test trials.
 DEFAULT_MIN_SECONDS = 0.025
 from deepfake_rl.data.store import Segment, open_store
+from deepfake_rl.errors import DataError
 from deepfake_rl.seeding import rng_for
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ def segment_corpus(manifest_path: str | Path, output: str | Path, *, proportion:
     manifest = read_manifest(manifest_path)
     part = manifest[manifest["Proportion"] == proportion]
     if part.empty:
-        raise ValueError(f"{manifest_path}: no clips with Proportion {proportion!r} for dataset {dataset!r}")
+        raise DataError(f"{manifest_path}: no clips with Proportion {proportion!r} for dataset {dataset!r}")
     min_samples = max(1, _seconds_to_samples(min_seconds) or 1)
     skipped: list[Skipped] = []
     labels: set[int] = set()
@@ -89,7 +90,7 @@ def segment_corpus(manifest_path: str | Path, output: str | Path, *, proportion:
                     source_id=row.ID, label=label_index(row.Label), attack=row.Attack, speaker=row.Speaker,
                     language=row.Language, start=start / SAMPLE_RATE))
         if not store.count:
-            raise ValueError(f"{manifest_path}: dataset {dataset!r} has no segments{skip_summary(skipped)}")
+            raise DataError(f"{manifest_path}: dataset {dataset!r} has no segments{skip_summary(skipped)}")
         if len(labels) == 1:
             log.warning("%s: dataset %r holds %s clips only: its EER is undefined (NaN in the tables, with a note)",
                         manifest_path, dataset, "real" if labels == {1} else "fake")
