@@ -57,14 +57,16 @@ def test_skip_policy_completes_and_reports_every_bad_clip(tmp_path: Path) -> Non
     reasons = {Path(entry.split(": ")[-1]).name: reason for entry, reason in zip(segmented["entry"], segmented["reason"])}
     assert reasons == {"silent.wav": "audio is silent (peak below 0.0001)",
                        "nan.wav": "audio contains NaN or infinite samples",
-                       "inf.wav": "audio contains NaN or infinite samples"}
+                       "inf.wav": "audio contains NaN or infinite samples",
+                       # 200 samples: below the default min_seconds (the front end's 400-sample field)
+                       "short.wav": "0.013 s is shorter than the segmentation's minimum of 0.025 s: no segment"}
     assert segmented["entry"].str.contains(r"manifest\.csv:\d+: ").all()                # each names its manifest line
     with h5py.File(work / STORE, "r") as store:
         kept = sorted(store["source_id"].asstr()[()])
-        assert store.attrs["on_bad_file"] == "skip" and store.attrs["n_skipped"] == 3
-    assert kept == sorted(f"ADD23-{name}" for name in USABLE)                        # nothing substituted
+        assert store.attrs["on_bad_file"] == "skip" and store.attrs["n_skipped"] == 4
+    assert kept == sorted(f"ADD23-{name}" for name in USABLE if name != "short.wav")                        # nothing substituted
     log = (work / "logs" / "stores" / "add23.log").read_text(encoding="utf-8")
-    assert "3 of 7 clips gave no segment; listed in" in log
+    assert "4 clips or pieces left out (of 7 clips); listed in" in log
 
 
 def test_error_policy_stops_early_naming_line_and_file(tmp_path: Path) -> None:
