@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 from deepfake_rl.config import BASE_INITS, SCHEDULE_DEFAULT_KEYS, base_init, method_settings
+from deepfake_rl.data.segment import DEFAULT_MIN_SECONDS
 
 DATA = config["data_dir"]
 SRC = Path(workflow.basedir) / "src" / "deepfake_rl"
@@ -26,7 +27,7 @@ def dataset_spec(wildcards):
     """The dataset's segmentation parameters (a params: lookup, so edits rerun only its store)."""
     spec = dict(config["datasets"][wildcards.dataset])
     spec.setdefault("max_seconds", None)
-    spec.setdefault("min_seconds", 0.025)    # = segment_stage.DEFAULT_MIN_SECONDS (schema default)
+    spec.setdefault("min_seconds", DEFAULT_MIN_SECONDS)
     return spec
 
 

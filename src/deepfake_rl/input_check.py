@@ -9,9 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from deepfake_rl.errors import DataError
-
-CHECKPOINT_KINDS = ("posttrained", "pretrained")
 
 
 def checkpoint_file(source: str | Path) -> Path:
@@ -25,6 +22,7 @@ def checkpoint_file(source: str | Path) -> Path:
 def input_errors(config: dict[str, Any]) -> list[str]:
     """One message per configured corpus root or checkpoint file that is missing or incomplete; none for
     the embedded corpus (built by the workflow) and a config without checkpoints."""
+    from deepfake_rl.config import BASE_INITS
     from deepfake_rl.data.corpora import check_layout
 
     errors: list[str] = []
@@ -33,10 +31,10 @@ def input_errors(config: dict[str, Any]) -> list[str]:
         for name, domain in corpus.get("domains", {}).items():
             try:
                 check_layout(domain["loader"], domain["root"], **domain.get("options", {}))
-            except (DataError, ValueError) as error:
+            except ValueError as error:   # the loaders' CorpusError and bad options
                 errors.append(f"corpus.domains.{name}.root: {error}")
     for model, entry in config.get("checkpoints", {}).items():
-        for kind in CHECKPOINT_KINDS:
+        for kind in BASE_INITS:
             if kind in entry:
                 try:
                     checkpoint_file(entry[kind])

@@ -30,12 +30,12 @@ def _build_domain(job: Any) -> None:
 
 
 def _segment(job: Any) -> None:
-    from deepfake_rl.data.segment_stage import DEFAULT_MIN_SECONDS, segment_corpus
+    from deepfake_rl.data.segment_stage import segment_corpus
 
     spec = dict(job.params.spec)
     segment_corpus(Path(job.input.corpus) / "manifest.csv", job.output.store, proportion=spec["proportion"],
                    max_seconds=spec.get("max_seconds"), random_seconds=spec.get("random_seconds"),
-                   min_seconds=spec.get("min_seconds", DEFAULT_MIN_SECONDS), seed=job.params.seed,
+                   min_seconds=spec["min_seconds"], seed=job.params.seed,
                    dataset=job.wildcards.dataset,
                    on_bad_file=job.params.on_bad_file)   # the report goes to job.output.skipped, next to the store
 

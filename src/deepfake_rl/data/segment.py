@@ -6,6 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 
+# The wav2vec2 front end's receptive field (400 samples): a shorter piece has no output frame of its
+# own (the detector pads it), so by default it is not a trial. Decoded mp3/AAC runs 16-88 ms past its
+# header, which would make 20 ms tails into test trials. The schema's `min_seconds` default.
+DEFAULT_MIN_SECONDS = 0.025
+
 
 def fixed_bounds(n_samples: int, max_samples: int | None, min_samples: int = 1) -> list[tuple[int, int]]:
     """Non-overlapping [start, end) chunks of at most max_samples; the last shorter chunk is kept

@@ -18,12 +18,7 @@ from tqdm import tqdm
 from deepfake_rl.data.audio_io import SAMPLE_RATE, AudioError, load_audio
 from deepfake_rl.data.bad_files import SKIP_ADVICE, Skipped, check_policy, skip_summary, skipped_file, write_skip_report
 from deepfake_rl.data.manifest import label_index, read_manifest
-from deepfake_rl.data.segment import fixed_bounds, random_bounds
-
-# The wav2vec2 front end's receptive field: a shorter piece has no output frame of its own (the
-# detector pads it), so by default it is not a trial. Decoded mp3/AAC runs 16-88 ms past its header,
-# which made 20 ms tails of silence-padded audio into test trials.
-DEFAULT_MIN_SECONDS = 0.025
+from deepfake_rl.data.segment import DEFAULT_MIN_SECONDS, fixed_bounds, random_bounds
 from deepfake_rl.data.store import Segment, open_store
 from deepfake_rl.errors import DataError
 from deepfake_rl.seeding import rng_for
@@ -70,13 +65,12 @@ def segment_corpus(manifest_path: str | Path, output: str | Path, *, proportion:
                 low, high = (_seconds_to_samples(s) for s in random_seconds)
                 bounds = random_bounds(len(wave), low, high, rng_for(seed, dataset, row.ID))
             else:
-                every_piece = fixed_bounds(len(wave), _seconds_to_samples(max_seconds))
-                bounds = [(start, end) for start, end in every_piece if end - start >= min_samples]
-                dropped = [(start, end) for start, end in every_piece if end - start < min_samples]
-                if bounds:    # a clip with no segment at all is reported below, once
-                    skipped.extend(Skipped(f"{where}: {path}", f"piece {start / SAMPLE_RATE:.3f}-{end / SAMPLE_RATE:.3f} s "
+                bounds = fixed_bounds(len(wave), _seconds_to_samples(max_seconds), min_samples)
+                if bounds and bounds[-1][1] < len(wave):   # only the last piece can be short; a clip with none
+                    start, end = bounds[-1][1], len(wave)  # at all is reported below, once
+                    skipped.append(Skipped(f"{where}: {path}", f"piece {start / SAMPLE_RATE:.3f}-{end / SAMPLE_RATE:.3f} s "
                                            f"({(end - start) / SAMPLE_RATE:.3f} s) is shorter than min_seconds "
-                                           f"{min_seconds:g} s: dropped") for start, end in dropped)
+                                           f"{min_seconds:g} s: dropped"))
             if not bounds:
                 shortest = (random_seconds or [min_seconds])[0]
                 skipped.append(Skipped(f"{where}: {path}", f"{len(wave) / SAMPLE_RATE:.3f} s is shorter than the "

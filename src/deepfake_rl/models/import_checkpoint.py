@@ -140,7 +140,7 @@ def import_posttrained(source: str | Path, model_key: str, model_cfg: Mapping[st
     with the size check first); returns the import record."""
     spec = ModelSpec.from_config(model_key, model_cfg)
     try:
-        state, report = antideepfake_to_detector_state(_read(_checked(source), ANTIDEEPFAKE_HELP), str(source),
+        state, report = antideepfake_to_detector_state(_read(checkpoint_file(source), ANTIDEEPFAKE_HELP), str(source),
                                                        drop_adapters=drop_adapters)
     except CheckpointImportError:
         raise
@@ -163,7 +163,7 @@ def import_pretrained(source: str | Path, model_key: str, model_cfg: Mapping[str
                       drop_adapters: bool = False, record_path: str | Path | None = None) -> dict[str, Any]:
     """A pre-trained SSL front end as our front-end checkpoint; returns the import record."""
     spec = ModelSpec.from_config(model_key, model_cfg)
-    frontend, report = frontend_state(_read(_checked(source), FAIRSEQ_HELP), str(source),
+    frontend, report = frontend_state(_read(checkpoint_file(source), FAIRSEQ_HELP), str(source),
                                       drop_adapters=drop_adapters)
     check_size(frontend, spec, str(source))
     detector = Detector(spec, seed=0)
@@ -174,10 +174,6 @@ def import_pretrained(source: str | Path, model_key: str, model_cfg: Mapping[str
     save_frontend(detector.frontend.state_dict(), output, spec, metadata={"imported": record})
     _write_record(record_path, record)
     return record
-
-
-def _checked(source: str | Path) -> Path:
-    return checkpoint_file(source)   # the check check-config runs too (same message)
 
 
 def _write_record(path: str | Path | None, record: Mapping[str, Any]) -> None:
