@@ -16,6 +16,7 @@ from deepfake_rl.models import (DEFAULT_MODELS, FAKE, REAL, CheckpointError, Det
                                 pretrained_frontend_state, read_checkpoint_metadata, real_probability,
                                 save_detector, save_frontend, write_feature_cache)
 from deepfake_rl.models.detector import masked_mean, normalise_waveform
+from deepfake_rl.scoring import length_batches, score_dataset
 
 TINY = {"hidden_size": 32, "num_layers": 2, "num_heads": 2, "intermediate_size": 64,
         "conv_dim": [16] * 7, "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 4,
@@ -264,6 +265,36 @@ def test_feature_cache_matches_waveform_path(spec: ModelSpec, freeze: str, tmp_p
     torch.testing.assert_close(from_cache, logits(detector, waves), atol=1e-4, rtol=0)
     with pytest.raises(ValueError, match="cache made for"):
         features.check_compatible(Detector(spec, freeze="layers:2"))
+
+
+def test_bounded_batches_give_the_same_features_and_scores(spec: ModelSpec, tmp_path: Path) -> None:
+    """A padded-size bound changes which clips share a batch, not the outputs (padding is masked): the
+    feature cache and the scores with the bound equal those without it up to float rounding."""
+    lengths = [16000, 900, 1200, 48000, 700, 8000]
+    store = make_store(tmp_path / "store.h5", lengths, [1, 0, 1, 0, 0, 1])
+    detector = Detector(spec, freeze="layers:1", seed=4)
+    plain, bounded = tmp_path / "plain.h5", tmp_path / "bounded.h5"
+    write_feature_cache(detector, store, plain, batch_size=6, progress=False)
+    write_feature_cache(detector, store, bounded, batch_size=6, progress=False, max_batch_samples=16000)
+    for index in range(len(lengths)):
+        torch.testing.assert_close(FeatureDataset(bounded)[index][0], FeatureDataset(plain)[index][0],
+                                   atol=1e-5, rtol=0)
+    frames_bound = 16000 // spec.frame_hop
+    one = score_dataset(detector, FeatureDataset(plain), inputs_are_features=True, batch_size=6, progress=False)
+    two = score_dataset(detector, FeatureDataset(plain), inputs_are_features=True, batch_size=6, progress=False,
+                        max_padded=frames_bound)
+    np.testing.assert_allclose(two.logits, one.logits, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(two.embeddings, one.embeddings, atol=1e-5, rtol=0)
+    np.testing.assert_array_equal(two.labels, one.labels)
+
+
+def test_length_batches_bound_padded_size() -> None:
+    """Sorted by length; at most batch_size items and items x longest <= the bound; a longer item alone."""
+    lengths = np.array([50, 10, 400, 12, 11, 30, 31, 9])
+    batches = length_batches(lengths, 3, max_padded=64)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(lengths)))
+    assert [lengths[b].tolist() for b in batches] == [[9, 10, 11], [12, 30], [31], [50], [400]]
+    assert [len(b) for b in length_batches(lengths, 3)] == [3, 3, 2]    # no bound: batch_size only
 
 
 def test_feature_cache_refuses_freeze_none(spec: ModelSpec, tmp_path: Path) -> None:

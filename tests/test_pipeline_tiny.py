@@ -75,6 +75,13 @@ def test_resume_checkpoint_interval_reruns_nothing(tiny_run):
     assert "Nothing to be done" in snakemake("-n", overlays=(extra,))
 
 
+def test_inference_batch_bound_reruns_nothing(tiny_run):
+    """The padded-audio bound of scoring and prefix-caching batches changes speed only, so not a param."""
+    repo, snakemake = tiny_run
+    extra = overlay(repo, "inference.yaml", "inference: {max_batch_seconds: 3}\n")
+    assert "Nothing to be done" in snakemake("-n", overlays=(extra,))
+
+
 def overlay(repo: Path, name: str, text: str) -> str:
     path = repo / name
     path.write_text(text)

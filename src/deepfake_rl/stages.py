@@ -109,11 +109,15 @@ def posttrain(model_key: str, model_cfg: Mapping[str, Any], settings: Mapping[st
 
 
 def feature_cache(model_key: str, model_cfg: Mapping[str, Any], init: str, checkpoint: str | Path, freeze: str,
-                  stores: Sequence[str | Path], outputs: Sequence[str | Path], batch_size: int = 16) -> int:
-    """The frozen prefix's outputs for each store (paired lists); returns the segment count."""
+                  stores: Sequence[str | Path], outputs: Sequence[str | Path], batch_size: int = 16,
+                  max_batch_seconds: float | None = None) -> int:
+    """The frozen prefix's outputs for each store (paired lists); returns the segment count.
+    `max_batch_seconds`: at most this much padded audio per batch (speed only; see scoring.length_batches)."""
     spec = ModelSpec.from_config(model_key, model_cfg)
     detector = initial_detector(spec, init, checkpoint, freeze, seed=0)
-    return sum(write_feature_cache(detector, store, output, batch_size=batch_size, source_checkpoint=str(checkpoint))
+    max_samples = frames_for(max_batch_seconds, spec, features=False)
+    return sum(write_feature_cache(detector, store, output, batch_size=batch_size, source_checkpoint=str(checkpoint),
+                                   max_batch_samples=max_samples)
                for store, output in zip(stores, outputs, strict=True))
 
 
@@ -163,15 +167,18 @@ def finetune(model_key: str, model_cfg: Mapping[str, Any], method_cfg: Mapping[s
 
 
 def score(checkpoint: str | Path, freeze: str, inputs: Sequence[str | Path], scores_csv: Sequence[str | Path],
-          embeddings_h5: Sequence[str | Path], batch_size: int = 16, device: str = "cpu") -> None:
-    """Scores CSV and pooled embeddings (HDF5) of one checkpoint on each dataset (paired lists)."""
+          embeddings_h5: Sequence[str | Path], batch_size: int = 16, device: str = "cpu",
+          max_batch_seconds: float | None = None) -> None:
+    """Scores CSV and pooled embeddings (HDF5) of one checkpoint on each dataset (paired lists);
+    `max_batch_seconds`: at most this much padded audio per batch (speed only; see scoring.length_batches)."""
     detector = load_detector(checkpoint, freeze=freeze).to(device)
     for data, scores_path, embeddings_path in zip(inputs, scores_csv, embeddings_h5, strict=True):
         dataset, features = open_inputs(data)
         if isinstance(dataset, FeatureDataset):
             dataset.check_compatible(detector)
         scores = score_dataset(detector, dataset, inputs_are_features=features, batch_size=batch_size,
-                               device=device, desc=f"score {Path(data).stem}")
+                               device=device, desc=f"score {Path(data).stem}",
+                               max_padded=frames_for(max_batch_seconds, detector.spec, features))
         with atomic_path(scores_path) as temporary:
             scores.table(dataset.ids).to_csv(temporary, index=False, float_format="%.6g")
         with atomic_path(embeddings_path) as temporary, h5py.File(temporary, "w") as handle:

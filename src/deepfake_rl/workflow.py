@@ -55,11 +55,18 @@ def _posttrain(job: Any) -> None:
                      device=job.params.device)
 
 
+def inference_batch_seconds(job: Any) -> float | None:
+    """Padded audio per scoring / prefix-caching batch: read here, not a param, because it changes
+    speed and memory only (outputs equal up to float rounding), so changing it must not rerun jobs."""
+    return job.config.get("inference", {}).get("max_batch_seconds")
+
+
 def _feature_cache(job: Any) -> None:
     from deepfake_rl import stages
 
     stages.feature_cache(job.wildcards.model, job.params.model, job.wildcards.init, job.input.checkpoint,
-                         job.params.freeze, list(job.input.stores), list(job.output.features))
+                         job.params.freeze, list(job.input.stores), list(job.output.features),
+                         max_batch_seconds=inference_batch_seconds(job))
 
 
 def _finetune(job: Any) -> None:
@@ -85,7 +92,8 @@ def _score(job: Any) -> None:
     for index, checkpoint in enumerate(checkpoints):
         part = slice(index * per_seed, (index + 1) * per_seed)
         stages.score(checkpoint, job.params.freeze, data, scores[part], embeddings[part],
-                     batch_size=job.params.batch_size, device=job.params.device)
+                     batch_size=job.params.batch_size, device=job.params.device,
+                     max_batch_seconds=inference_batch_seconds(job))
 
 
 def _table1(job: Any) -> None:

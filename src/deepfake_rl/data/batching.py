@@ -21,12 +21,31 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
-__all__ = ["DurationBatchSampler", "padded_cost"]
+__all__ = ["DurationBatchSampler", "fill_batches", "padded_cost"]
 
 
 def padded_cost(lengths: Sequence[int] | np.ndarray) -> int:
     """What a batch of these lengths costs once padded to the longest."""
     return len(lengths) * int(max(lengths, default=0))
+
+
+def fill_batches(ascending: Sequence[int] | np.ndarray, lengths: np.ndarray, max_total: int | None,
+                 max_items: int | None) -> list[list[int]]:
+    """Greedy batches from indices sorted by length: the newest item is always the longest, so adding
+    it costs (the new batch size) * its length. A batch closes when that would exceed `max_total` or
+    hold more than `max_items` items (None: no bound); an item over `max_total` forms its own batch."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for index in np.asarray(ascending).tolist():
+        size = len(current) + 1
+        fits = max_total is None or size * int(lengths[index]) <= max_total
+        if current and (not fits or (max_items is not None and size > max_items)):
+            batches.append(current)
+            current = []
+        current.append(index)
+    if current:
+        batches.append(current)
+    return batches
 
 
 class DurationBatchSampler(Sampler[list[int]]):
@@ -85,25 +104,10 @@ class DurationBatchSampler(Sampler[list[int]]):
         batches: list[list[int]] = []
         for start in range(0, count, self.chunk_size):
             chunk = order[start: start + self.chunk_size]
-            batches.extend(self._fill(chunk[np.argsort(self.lengths[chunk], kind="stable")]))
+            batches.extend(fill_batches(chunk[np.argsort(self.lengths[chunk], kind="stable")], self.lengths,
+                                        self.max_total, self.max_items))
         if self.shuffle:
             batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
-        return batches
-
-    def _fill(self, ascending: np.ndarray) -> list[list[int]]:
-        """Greedy batches from indices sorted by length: the newest item is always the longest,
-        so adding it costs (the new batch size) * its length."""
-        batches: list[list[int]] = []
-        current: list[int] = []
-        for index in ascending.tolist():
-            size = len(current) + 1
-            fits = size * int(self.lengths[index]) <= self.max_total
-            if current and (not fits or (self.max_items is not None and size > self.max_items)):
-                batches.append(current)
-                current = []
-            current.append(index)
-        if current:
-            batches.append(current)
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:

@@ -44,11 +44,13 @@ def _prefix_features(detector: Detector, dataset: WaveformDataset, indices: np.n
 
 
 def write_feature_cache(detector: Detector, store_path: str | Path, out_path: str | Path, *, batch_size: int,
-                        progress: bool = True, source_checkpoint: str | None = None) -> int:
+                        progress: bool = True, source_checkpoint: str | None = None,
+                        max_batch_samples: int | None = None) -> int:
     """Run `detector.prefix` over a waveform store and write the features (atomically).
 
     `source_checkpoint` defaults to where the detector's weights came from. Returns the number of
-    segments written. Freeze mode 'none' has no frozen part and is refused."""
+    segments written. `max_batch_samples` bounds each batch's padded size (`scoring.length_batches`).
+    Freeze mode 'none' has no frozen part and is refused."""
     if detector.freeze_mode.kind == "none":
         raise ValueError("freeze 'none' has no frozen prefix to cache; train on waveforms instead")
     dataset = WaveformDataset(store_path)
@@ -57,8 +59,8 @@ def write_feature_cache(detector: Detector, store_path: str | Path, out_path: st
     with atomic_path(out_path) as temporary, h5py.File(temporary, "w") as handle, scoring_mode(detector):
         features = handle.create_dataset("features", (len(dataset),), dtype=h5py.vlen_dtype(np.float32))
         frames = handle.create_dataset("frames", (len(dataset),), dtype="int64")
-        for indices in tqdm(length_batches(dataset.lengths(), batch_size), desc=f"cache {Path(store_path).name}",
-                            disable=not progress):
+        batches = length_batches(dataset.lengths(), batch_size, max_batch_samples)
+        for indices in tqdm(batches, desc=f"cache {Path(store_path).name}", disable=not progress):
             for index, item in zip(indices, _prefix_features(detector, dataset, indices)):
                 features[index], frames[index], channels = item.ravel(), item.shape[0], item.shape[1]
         handle.create_dataset("label", data=dataset.labels.astype(np.int8))
