@@ -1,0 +1,132 @@
+"""Why does SFT not lower the target domain's EER on the embedded default? A probe on a finished run.
+
+Issue 17 asks for SFT rows with an in-domain EER at most 0.6 x the post-trained row's. This probe
+fine-tunes one model with SFT (one seed) on the run's own cached features under several settings and
+reports, for each, the state the paper's protocol keeps (best validation EER on the ASVspoof 2019 LA dev
+stand-in, validated every 30 steps) and the final state (validated at the end only), scored on
+DFE24 4s and the four out-of-domain sets. `--dfe24 N:LO:HI` also rebuilds the target domain with N real
+recordings of LO-HI seconds (more, shorter recordings: more independent training recordings for the
+same audio), segments it and repeats the probe on it (test: its own DFE24 4s; out of domain: the run's).
+
+    python benchmarks/sft_target_probe.py --data /path/to/clone/data
+    python benchmarks/sft_target_probe.py --data DATA --sweep 1e-3:3 1e-3:10 3e-3:10 --dfe24 150:6:24
+
+Needs the run's data/ (post-trained checkpoints and feature caches); writes only to a temporary folder.
+Not a test: minutes of CPU, numbers depend on the machine only through float rounding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from deepfake_rl import stages
+from deepfake_rl.metrics import eer_from_labels
+from deepfake_rl.models.checkpoint import load_detector
+from deepfake_rl.scoring import score_dataset
+
+OUT_OF_DOMAIN = ("add23", "for", "dv", "itw")
+BATCH_SECONDS = 64
+
+
+def eers(checkpoint: Path, freeze: str, test_sets: dict[str, Path]) -> dict[str, float]:
+    """EER (%) of a checkpoint on each cached test set, on the paper's score (the real logit)."""
+    detector = load_detector(checkpoint, freeze=freeze)
+    result = {}
+    for name, path in test_sets.items():
+        dataset, features = stages.open_inputs(path)
+        scores = score_dataset(detector, dataset, inputs_are_features=features, progress=False)
+        result[name] = 100 * eer_from_labels(scores.score, scores.labels)
+    return result
+
+
+def sft_runs(cfg: dict[str, Any], model: str, seed: int, init: Path, train: Path, valid: Path,
+             test_sets: dict[str, Path], sweep: list[str], label: str) -> None:
+    """One SFT run per setting and selection rule; prints a table row per run."""
+    settings = {k: v for k, v in cfg["finetune"].items()
+                if k not in ("seeds", "checkpoint_every", "lr", "lr_schedule", "epochs", "valid_every", "max_steps")}
+    for setting in sweep:
+        lr, epochs = setting.split(":")
+        for selection, valid_every in (("best valid", 30), ("final", 10**9)):
+            method = {"loss": "sft", "init": "posttrained", "lr": float(lr), "epochs": int(epochs),
+                      "valid_every": valid_every, "lr_schedule": {"kind": "constant"}}
+            with tempfile.TemporaryDirectory() as tmp:
+                out = Path(tmp)
+                stages.finetune(model, cfg["models"][model], method, settings, seed, init, train, valid,
+                                out / "model.safetensors", out / "log.csv", desc=f"sft {setting}")
+                rows = list(csv.DictReader(open(out / "log.csv")))
+                kept = min((float(r["valid_eer"]), int(r["step"])) for r in rows if r["valid_eer"])
+                loss = np.mean([float(r["loss"]) for r in rows[-10:]])
+                result = eers(out / "model.safetensors", settings["freeze"], test_sets)
+            print_row(label, f"SFT lr {lr}, {epochs} ep", selection, f"{kept[1]}/{len(rows)}", f"{loss:.2f}", result)
+
+
+def print_row(label: str, setting: str, selection: str, step: str, loss: str, result: dict[str, float]) -> None:
+    ood = np.mean([result[name] for name in OUT_OF_DOMAIN])
+    cells = [label, setting, selection, step, loss, f"{result['dfe24_4s']:.2f}",
+             *(f"{result[name]:.2f}" for name in OUT_OF_DOMAIN), f"{ood:.2f}"]
+    print("| " + " | ".join(cells) + " |", flush=True)
+
+
+def variant_caches(cfg: dict[str, Any], model: str, init: Path, spec: str, work: Path) -> tuple[Path, Path, str]:
+    """Rebuild the target domain with N real recordings of LO-HI s; its train and test-4s feature caches."""
+    from deepfake_rl.data.embedded.build import build_domain
+    from deepfake_rl.data.segment_stage import segment_corpus
+
+    n_real, low, high = spec.split(":")
+    recipe = dict(cfg["corpus"]["domains"]["dfe24"])
+    recipe["n_real"] = {**recipe["n_real"], "default": int(n_real)}
+    recipe["long_recordings"] = {**recipe["long_recordings"],
+                                 "seconds": {**recipe["long_recordings"]["seconds"], "default": [float(low), float(high)]}}
+    corpus = work / "corpus"
+    build_domain("dfe24", recipe, size="default", seed=cfg["corpus"]["seed"], output_dir=corpus, workers=2)
+    caches = []
+    for part in ("train", "test"):
+        store, cache = work / f"{part}.h5", work / f"{part}.features.h5"
+        segment_corpus(corpus / "manifest.csv", store, proportion=part, max_seconds=4, random_seconds=None,
+                       min_seconds=0.025, seed=cfg["corpus"]["seed"], dataset=f"dfe24_{part}", on_bad_file="error")
+        stages.feature_cache(model, cfg["models"][model], "posttrained", init, cfg["finetune"]["freeze"], [store], [cache],
+                             max_batch_seconds=BATCH_SECONDS)
+        caches.append(cache)
+    return caches[0], caches[1], f"dfe24 {n_real} rec. {low}-{high} s"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True, help="the finished run's data/ folder")
+    parser.add_argument("--config", type=Path, default=Path("config/config.yaml"))
+    parser.add_argument("--model", default="xlsr_2b")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--sweep", nargs="+", default=["1e-3:3", "1e-3:10", "3e-3:10"], help="lr:epochs of SFT")
+    parser.add_argument("--dfe24", help="N:LO:HI: also probe a target domain of N recordings of LO-HI seconds")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    cfg = yaml.safe_load(args.config.read_text())
+    features = args.data / "features" / args.model / "posttrained"
+    init = args.data / "models" / args.model / "posttrained.safetensors"
+    valid = features / f"{cfg['finetune']['valid_set']}.h5"
+    ood = {name: features / f"{name}.h5" for name in OUT_OF_DOMAIN}
+    print("| target domain | setting | kept state | kept step/steps | train loss (last 10) | DFE24 4s | "
+          + " | ".join(name.upper() for name in OUT_OF_DOMAIN) + " | OOD avg |")
+    print("|" + "---|" * 11)
+    default_sets = {"dfe24_4s": features / "dfe24_4s.h5", **ood}
+    print_row("default", "post-trained", "-", "-", "-", eers(init, cfg["finetune"]["freeze"], default_sets))
+    sft_runs(cfg, args.model, args.seed, init, features / f"{cfg['finetune']['train_set']}.h5", valid,
+             default_sets, args.sweep, "default")
+    if args.dfe24:
+        with tempfile.TemporaryDirectory() as tmp:
+            train, test, label = variant_caches(cfg, args.model, init, args.dfe24, Path(tmp))
+            variant_sets = {"dfe24_4s": test, **ood}
+            print_row(label, "post-trained", "-", "-", "-", eers(init, cfg["finetune"]["freeze"], variant_sets))
+            sft_runs(cfg, args.model, args.seed, init, train, valid, variant_sets, args.sweep[:2], label)
+
+
+if __name__ == "__main__":
+    main()
