@@ -26,6 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     page.add_argument("--out", default="docs/results.md", help="the page to write (default: docs/results.md)")
     page.add_argument("--readme", help="also paste the page's main part into this README between its markers")
     page.add_argument("--in-domain-set", help="test set of the in-domain findings (default: the first one)")
+    compare = commands.add_parser("compare-runs", help="two results trees: environment, per-run EER and paired-test "
+                                   "verdicts that differ (exit 1 if a verdict differs)")
+    compare.add_argument("first", help="a results/ folder")
+    compare.add_argument("second", help="another results/ folder")
+    compare.add_argument("--alpha", type=float, default=0.05, help="significance level of the verdicts")
     config_docs = commands.add_parser("config-docs", help="write docs/configuration.md from the schema")
     config_docs.add_argument("--config", default="config/config.yaml", help="where the defaults come from")
     config_docs.add_argument("--out", default="docs/configuration.md")
@@ -35,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
         return _docs_command(args)
     if args.command == "check-config":
         return _check_config(args.config)
+    if args.command == "compare-runs":
+        from deepfake_rl.compare_runs import compare_runs
+
+        report, changed = compare_runs(args.first, args.second, args.alpha)
+        print(report)
+        return 1 if changed else 0
     if args.command == "corpus-roles":
         from deepfake_rl.data.embedded.roles import role_table
 
