@@ -22,6 +22,8 @@ rule score:
         device=config.get("device", "cpu"),
     log:
         "logs/runs/{model}/{method}/score.log",
+    benchmark:
+        "logs/benchmarks/runs/{model}/{method}/score.tsv"
     wildcard_constraints:
         method=method_pattern(True),
     group:

@@ -150,6 +150,8 @@ rule feature_cache:
         freeze=config["finetune"]["freeze"] if "finetune" in config else "none",
     log:
         "logs/features/{model}/{init}/finetune_sets.log",
+    benchmark:
+        "logs/benchmarks/features/{model}/{init}/finetune_sets.tsv"
     wildcard_constraints:
         init="pretrained|posttrained",
     threads: 1
@@ -177,6 +179,8 @@ rule feature_cache_tests:
         freeze=config["finetune"]["freeze"] if "finetune" in config else "none",
     log:
         "logs/features/{model}/{init}/tests.log",
+    benchmark:
+        "logs/benchmarks/features/{model}/{init}/tests.tsv"
     wildcard_constraints:
         init="pretrained|posttrained",
     threads: 1
