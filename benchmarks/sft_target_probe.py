@@ -28,12 +28,12 @@ import numpy as np
 import yaml
 
 from deepfake_rl import stages
+from deepfake_rl.data.segment import DEFAULT_MIN_SECONDS
 from deepfake_rl.metrics import eer_from_labels
 from deepfake_rl.models.checkpoint import load_detector
 from deepfake_rl.scoring import score_dataset
 
 OUT_OF_DOMAIN = ("add23", "for", "dv", "itw")
-BATCH_SECONDS = 64
 
 
 def eers(checkpoint: Path, freeze: str, test_sets: dict[str, Path]) -> dict[str, float]:
@@ -91,9 +91,9 @@ def variant_caches(cfg: dict[str, Any], model: str, init: Path, spec: str, work:
     for part in ("train", "test"):
         store, cache = work / f"{part}.h5", work / f"{part}.features.h5"
         segment_corpus(corpus / "manifest.csv", store, proportion=part, max_seconds=4, random_seconds=None,
-                       min_seconds=0.025, seed=cfg["corpus"]["seed"], dataset=f"dfe24_{part}", on_bad_file="error")
+                       min_seconds=DEFAULT_MIN_SECONDS, seed=cfg["corpus"]["seed"], dataset=f"dfe24_{part}", on_bad_file="error")
         stages.feature_cache(model, cfg["models"][model], "posttrained", init, cfg["finetune"]["freeze"], [store], [cache],
-                             max_batch_seconds=BATCH_SECONDS)
+                             max_batch_seconds=cfg.get("inference", {}).get("max_batch_seconds"))
         caches.append(cache)
     return caches[0], caches[1], f"dfe24 {n_real} rec. {low}-{high} s"
 

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
                                    "verdicts that differ (exit 1 if a verdict differs)")
     compare.add_argument("first", help="a results/ folder")
     compare.add_argument("second", help="another results/ folder")
-    compare.add_argument("--alpha", type=float, default=0.05, help="significance level of the verdicts")
+    compare.add_argument("--alpha", type=float, help="significance level of the verdicts (default: findings.ALPHA)")
     config_docs = commands.add_parser("config-docs", help="write docs/configuration.md from the schema")
     config_docs.add_argument("--config", default="config/config.yaml", help="where the defaults come from")
     config_docs.add_argument("--out", default="docs/configuration.md")
@@ -42,8 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         return _check_config(args.config)
     if args.command == "compare-runs":
         from deepfake_rl.compare_runs import compare_runs
+        from deepfake_rl.findings import ALPHA
 
-        report, changed = compare_runs(args.first, args.second, args.alpha)
+        report, changed = compare_runs(args.first, args.second, ALPHA if args.alpha is None else args.alpha)
         print(report)
         return 1 if changed else 0
     if args.command == "corpus-roles":

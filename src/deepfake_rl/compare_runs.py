@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from deepfake_rl.findings import ALPHA
+
 RUN_KEYS = ["model", "method", "seed", "dataset"]
 TEST_KEYS = ["model", "dataset", "method_a", "method_b"]
 
@@ -29,11 +31,10 @@ def verdict(difference: pd.Series, p_value: pd.Series, alpha: float) -> pd.Serie
 def environment_differences(first: dict[str, Any], second: dict[str, Any]) -> list[str]:
     """What produced the two runs, where it differs (corpus, CPU, torch, package and tool versions)."""
     lines = []
-    if first.get("corpus_hashes", {}).get("corpus") != second.get("corpus_hashes", {}).get("corpus"):
-        domains = sorted(set(first.get("corpus_hashes", {}).get("domains", {}))
-                         | set(second.get("corpus_hashes", {}).get("domains", {})))
-        changed = [d for d in domains if first["corpus_hashes"]["domains"].get(d)
-                   != second["corpus_hashes"]["domains"].get(d)]
+    hashes = [env.get("corpus_hashes", {}) for env in (first, second)]
+    if hashes[0].get("corpus") != hashes[1].get("corpus"):
+        domains = [hash_.get("domains", {}) for hash_ in hashes]
+        changed = [d for d in sorted(set(domains[0]) | set(domains[1])) if domains[0].get(d) != domains[1].get(d)]
         lines.append(f"corpus hash differs (other audio) in domains: {', '.join(changed) or 'all'}")
     for section, key in [("cpu", "model"), ("torch", "version"), ("torch", "cpu_capability")]:
         a, b = first.get(section, {}).get(key), second.get(section, {}).get(key)
@@ -46,7 +47,7 @@ def environment_differences(first: dict[str, Any], second: dict[str, Any]) -> li
     return lines
 
 
-def compare_runs(first: str | Path, second: str | Path, alpha: float = 0.05) -> tuple[str, int]:
+def compare_runs(first: str | Path, second: str | Path, alpha: float = ALPHA) -> tuple[str, int]:
     """A plain-text report and the number of paired tests whose verdict differs."""
     first, second = Path(first), Path(second)
     lines = [f"A: {first}", f"B: {second}"]
