@@ -205,6 +205,31 @@ def test_loading_refuses_pickles_and_missing_files(spec: ModelSpec, tmp_path: Pa
         load_detector(frontend)
 
 
+@pytest.mark.parametrize("problem", ["missing", "pickle"])
+def test_a_bad_checkpoint_stops_a_job_with_one_line_naming_it(tmp_path: Path, problem: str) -> None:
+    """Missing or unreadable checkpoints are data errors: the job's log and exit name the file, no traceback."""
+    from types import SimpleNamespace
+
+    from deepfake_rl import workflow
+
+    checkpoint = tmp_path / "runs" / "seed1" / "model.safetensors"
+    if problem == "pickle":
+        checkpoint.parent.mkdir(parents=True)
+        checkpoint.write_bytes(pickle.dumps({"state_dict": {}}))
+    log = tmp_path / "score.log"
+    job = SimpleNamespace(rule="score", threads=1, log=[str(log)], config={},
+                          input=SimpleNamespace(checkpoints=[str(checkpoint)], data=[str(tmp_path / "set.h5")]),
+                          output=SimpleNamespace(scores=[str(tmp_path / "set.csv")], embeddings=[str(tmp_path / "set.h5")]),
+                          params=SimpleNamespace(freeze="none", batch_size=4, device="cpu"))
+    with pytest.raises(SystemExit) as exit_:
+        workflow.run_stage(job)
+    expected = {"missing": "checkpoint not found", "pickle": "not a readable safetensors checkpoint"}[problem]
+    assert str(exit_.value.code).startswith(f"score: {checkpoint}: {expected}")
+    text = log.read_text(encoding="utf-8")
+    assert f"score: {checkpoint}: {expected}" in text and "Traceback" not in text
+    assert not (tmp_path / "set.csv").exists()
+
+
 def test_pretrained_frontend_loads_strictly_with_a_new_seeded_head(spec: ModelSpec, tmp_path: Path) -> None:
     model = build_pretraining_model(spec, seed=11)
     state = pretrained_frontend_state(model)

@@ -9,14 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from deepfake_rl.errors import require_file
 
 
 def checkpoint_file(source: str | Path) -> Path:
-    """A checkpoint to import: it must be a file (the import's check, shared with check-config)."""
-    path = Path(source)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
-    return path
+    """A checkpoint to read or import: it must be a file (the loaders' check, shared with check-config)."""
+    return require_file(source, "checkpoint")
 
 
 def input_errors(config: dict[str, Any]) -> list[str]:

@@ -12,6 +12,7 @@ from torch.utils.data import Dataset
 
 from deepfake_rl.data.audio_io import SAMPLE_RATE
 from deepfake_rl.data.store import read_store_manifest
+from deepfake_rl.errors import require_file
 
 
 class WaveformDataset(Dataset):
@@ -23,9 +24,7 @@ class WaveformDataset(Dataset):
     """
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise FileNotFoundError(f"{self.path}: waveform store not found (run the segmentation stage)")
+        self.path = require_file(path, "waveform store", "run the segmentation stage")
         self.manifest = read_store_manifest(self.path)
         self.labels = self.manifest["label"].to_numpy()
         self.ids: list[str] = self.manifest["id"].tolist()

@@ -17,6 +17,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from deepfake_rl.errors import DataError
+from deepfake_rl.input_check import checkpoint_file
 from deepfake_rl.io_utils import atomic_path
 from deepfake_rl.models.detector import Detector
 from deepfake_rl.models.spec import ModelSpec
@@ -25,7 +27,7 @@ FORMAT = "deepfake_rl"
 DETECTOR, FRONTEND = "detector", "frontend"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(DataError):
     """A checkpoint file is not a valid deepfake_rl safetensors file of the expected kind."""
 
 
@@ -40,9 +42,7 @@ def _write(path: str | Path, tensors: Mapping[str, torch.Tensor], header: Mappin
 
 def _read(path: str | Path, kind: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Tensors and decoded header of a checkpoint of `kind`; errors name the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
+    path = checkpoint_file(path)
     try:
         with safe_open(str(path), framework="pt", device="cpu") as handle:
             raw = handle.metadata() or {}

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from deepfake_rl.data.dataset import WaveformDataset, collate_padded
 from deepfake_rl.data.store import read_store_manifest
+from deepfake_rl.errors import require_file
 from deepfake_rl.io_utils import atomic_path
 from deepfake_rl.scoring import length_batches
 from deepfake_rl.models.detector import Detector, scoring_mode
@@ -76,9 +77,7 @@ class FeatureDataset(Dataset):
     and feed `inputs`/`lengths` to `Detector.suffix`. Opened lazily per worker process."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise FileNotFoundError(f"{self.path}: feature cache not found (run the feature-cache stage)")
+        self.path = require_file(path, "feature cache", "run the feature-cache stage")
         with h5py.File(self.path, "r") as handle:
             if handle.attrs.get("format") != FORMAT:
                 raise ValueError(f"{self.path}: not a {FORMAT} file")
