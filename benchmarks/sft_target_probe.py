@@ -36,13 +36,14 @@ from deepfake_rl.scoring import score_dataset
 OUT_OF_DOMAIN = ("add23", "for", "dv", "itw")
 
 
-def eers(checkpoint: Path, freeze: str, test_sets: dict[str, Path]) -> dict[str, float]:
-    """EER (%) of a checkpoint on each cached test set, on the paper's score (the real logit)."""
+def eers(checkpoint: Path, freeze: str, test_sets: dict[str, Path], max_padded: int | None = None) -> dict[str, float]:
+    """EER (%) of a checkpoint on each test set (feature cache or waveform store), on the paper's score (the
+    real logit); `max_padded` bounds a batch's padded size (see scoring.length_batches)."""
     detector = load_detector(checkpoint, freeze=freeze)
     result = {}
     for name, path in test_sets.items():
         dataset, features = stages.open_inputs(path)
-        scores = score_dataset(detector, dataset, inputs_are_features=features, progress=False)
+        scores = score_dataset(detector, dataset, inputs_are_features=features, progress=False, max_padded=max_padded)
         result[name] = 100 * eer_from_labels(scores.score, scores.labels)
     return result
 
