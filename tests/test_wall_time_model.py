@@ -1,0 +1,38 @@
+"""benchmarks/wall_time_model.py: the DAG and durations read from a Snakemake log, replayed on N cores."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO
+
+_spec = importlib.util.spec_from_file_location("wall_time_model", REPO / "benchmarks" / "wall_time_model.py")
+wall_time_model = importlib.util.module_from_spec(_spec)
+sys.modules["wall_time_model"] = wall_time_model   # its dataclass looks its module up
+_spec.loader.exec_module(wall_time_model)
+
+
+def job(stamp: str, rule: str, jobid: int, inputs: str, outputs: str, threads: int) -> str:
+    return (f"[Thu Dec  3 10:00:{stamp} 2026]\nlocalrule {rule}:\n    input: {inputs}\n    output: {outputs}\n"
+            f"    log: logs/{rule}.log\n    jobid: {jobid}\n    reason: Missing output files: {outputs}\n"
+            f"    threads: {threads}\n    resources: tmpdir=/tmp\nShell command: None\n")
+
+
+def finished(stamp: str, rule: str, jobid: int) -> str:
+    return f"[Thu Dec  3 10:00:{stamp} 2026]\nFinished jobid: {jobid} (Rule: {rule})\n1 of 3 steps done\n"
+
+
+def test_replay_follows_the_dag_threads_and_measured_durations(tmp_path: Path) -> None:
+    # a: 10 s, 1 thread -> b (reads a's output): 20 s, 1 thread; c: 5 s, 2 threads, independent; as run on 3 cores
+    log = tmp_path / "run.snakemake.log"
+    log.write_text(job("00", "a", 1, "src/a.py", "data/a.h5", 1) + job("00", "c", 3, "src/c.py", "data/c.h5", 2)
+                   + finished("05", "c", 3) + finished("10", "a", 1)
+                   + job("10", "b", 2, "data/a.h5, src/b.py", "results/b.csv", 1) + finished("30", "b", 2))
+    jobs = wall_time_model.read_jobs(log)
+    assert {key: (j.rule, j.seconds, j.threads) for key, j in jobs.items()} == {
+        "1": ("a", 10, 1), "2": ("b", 20, 1), "3": ("c", 5, 2)}
+    # 1 core: one after another (c's 2 threads capped at 1): 35 s. 2 cores: a, then b (c waits for 2 free
+    # cores), then c: 35 s. 3 cores: a and c at once, then b: 30 s, the measured run.
+    assert [wall_time_model.replay(jobs, cores) for cores in (1, 2, 3)] == [35.0, 35.0, 30.0]
