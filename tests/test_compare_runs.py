@@ -12,33 +12,37 @@ from deepfake_rl.compare_runs import compare_runs
 
 
 def results_tree(root: Path, eers: list[float], p_values: list[float], corpus: str = "c1",
-                 torch_capability: str = "AVX2") -> Path:
+                 torch_capability: str = "AVX2", cbwr: str = "AVX2", recorded: str = "2026-12-01") -> Path:
     root.mkdir()
     pd.DataFrame({"model": "m", "method": ["sft", "grpo"], "seed": 1, "dataset": "add23",
                   "eer": eers}).to_csv(root / "eer_long.csv", index=False)
     pd.DataFrame({"model": "m", "dataset": ["add23", "itw"], "method_a": "grpo", "method_b": "sft",
                   "difference": [-0.02, 0.01], "p_value": p_values}).to_csv(root / "significance.csv", index=False)
     (root / "environment.json").write_text(json.dumps({
-        "git": {"commit": "abc"}, "cpu": {"model": "CPU"}, "torch": {"version": "2", "cpu_capability": torch_capability},
+        "git": {"commit": "abc"}, "created_utc": recorded, "cpu": {"model": "CPU", "load_average_1_5_15_min": [eers[0]]},
+        "torch": {"version": "2", "cpu_capability": torch_capability}, "environment_variables": {"MKL_CBWR": cbwr},
         "packages": {"numpy": "2"}, "corpus_hashes": {"corpus": corpus, "domains": {"add23": corpus, "itw": "same"}}}))
     return root
 
 
 def test_identical_runs_report_no_change(tmp_path, capsys):
     first = results_tree(tmp_path / "a", [0.10, 0.20], [0.01, 0.5])
-    second = results_tree(tmp_path / "b", [0.10, 0.20], [0.01, 0.5])
+    second = results_tree(tmp_path / "b", [0.10, 0.20], [0.01, 0.5], recorded="2026-12-02")   # another day
     report, changed = compare_runs(first, second)
     assert changed == 0
-    assert "the same corpus hash" in report and "2 equal" in report and "verdict changed in 0" in report
+    assert "the same corpus hash and the same record otherwise" in report and "2 equal" in report and "verdict changed in 0" in report
     assert main(["compare-runs", str(first), str(second)]) == 0
 
 
 def test_a_flipped_verdict_and_another_environment_are_named(tmp_path):
     first = results_tree(tmp_path / "a", [0.10, 0.20], [0.01, 0.5])
-    second = results_tree(tmp_path / "b", [0.12, 0.20], [0.20, 0.5], corpus="c2", torch_capability="AVX512")
+    second = results_tree(tmp_path / "b", [0.12, 0.20], [0.20, 0.5], corpus="c2", torch_capability="AVX512",
+                          cbwr="COMPATIBLE")
     report, changed = compare_runs(first, second)
     assert changed == 1
     assert "corpus hash differs (other audio) in domains: add23" in report
     assert "torch.cpu_capability: AVX2 vs AVX512" in report
+    assert "environment_variables.MKL_CBWR: AVX2 vs COMPATIBLE" in report   # a field no list names
+    assert "load_average" not in report and "created_utc" not in report     # when, not what
     assert "max 2.00 points" in report and "significant in A 1, in B 0" in report
     assert main(["compare-runs", str(first), str(second)]) == 1

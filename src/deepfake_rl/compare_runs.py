@@ -28,22 +28,37 @@ def verdict(difference: pd.Series, p_value: pd.Series, alpha: float) -> pd.Serie
     return pd.Series(np.where(p_value < alpha, sign, "0"), index=difference.index)
 
 
+# Fields of environment.json that say when and where a run was recorded, not what produced its numbers
+# (the commit is printed on its own line, the corpus through its hashes).
+NOT_COMPARED = ("created_utc", "cpu.load_average_1_5_15_min", "python.executable", "git.", "corpus_hashes.")
+
+
+def flat_fields(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Every leaf of a nested record as dotted key -> value (e.g. "packages.torch")."""
+    fields: dict[str, Any] = {}
+    for key, value in record.items():
+        if isinstance(value, dict):
+            fields.update(flat_fields(value, f"{prefix}{key}."))
+        else:
+            fields[f"{prefix}{key}"] = value
+    return fields
+
+
 def environment_differences(first: dict[str, Any], second: dict[str, Any]) -> list[str]:
-    """What produced the two runs, where it differs (corpus, CPU, torch, package and tool versions)."""
+    """What produced the two runs, where it differs: the corpus (per domain) and every other field of the record
+    (CPU, platform, Python, torch and its kernels, BLAS, the pinned numerics variables, packages, tools)."""
     lines = []
     hashes = [env.get("corpus_hashes", {}) for env in (first, second)]
     if hashes[0].get("corpus") != hashes[1].get("corpus"):
         domains = [hash_.get("domains", {}) for hash_ in hashes]
         changed = [d for d in sorted(set(domains[0]) | set(domains[1])) if domains[0].get(d) != domains[1].get(d)]
         lines.append(f"corpus hash differs (other audio) in domains: {', '.join(changed) or 'all'}")
-    for section, key in [("cpu", "model"), ("torch", "version"), ("torch", "cpu_capability")]:
-        a, b = first.get(section, {}).get(key), second.get(section, {}).get(key)
-        if a != b:
-            lines.append(f"{section}.{key}: {a} vs {b}")
-    for section in ("packages", "tools"):
-        a, b = first.get(section, {}), second.get(section, {})
-        lines += [f"{section}.{name}: {a.get(name)} vs {b.get(name)}" for name in sorted(set(a) | set(b))
-                  if a.get(name) != b.get(name)]
+    fields = [flat_fields(env) for env in (first, second)]
+    for key in sorted(set(fields[0]) | set(fields[1])):
+        a, b = fields[0].get(key), fields[1].get(key)
+        if a != b and not key.startswith(NOT_COMPARED):
+            shown = [str(value) if len(str(value)) <= 80 else str(value)[:77] + "..." for value in (a, b)]
+            lines.append(f"{key}: {shown[0]} vs {shown[1]}")
     return lines
 
 
@@ -55,8 +70,9 @@ def compare_runs(first: str | Path, second: str | Path, alpha: float = ALPHA) ->
     commits = [env.get("git", {}).get("commit", "?")[:12] for env in environments]
     lines.append(f"commits: {commits[0]} vs {commits[1]}")
     differences = environment_differences(*environments)
-    lines += ["environment: the same corpus hash, CPU, torch and package versions"] if not differences else \
-        ["environment differs:"] + [f"  {line}" for line in differences]
+    same = ("environment: the same corpus hash and the same record otherwise (CPU, platform, torch and its "
+            "kernels, BLAS, numerics variables, packages, tools)")
+    lines += [same] if not differences else ["environment differs:"] + [f"  {line}" for line in differences]
     runs = pd.read_csv(first / "eer_long.csv").merge(pd.read_csv(second / "eer_long.csv"), on=RUN_KEYS,
                                                       suffixes=("_a", "_b"))
     moved = (runs["eer_a"] - runs["eer_b"]).abs() * 100
