@@ -28,6 +28,7 @@ import numpy as np
 import yaml
 
 from deepfake_rl import stages
+from deepfake_rl.config import finetune_shared_settings
 from deepfake_rl.data.segment import DEFAULT_MIN_SECONDS
 from deepfake_rl.metrics import eer_from_labels
 from deepfake_rl.models.checkpoint import load_detector
@@ -51,8 +52,7 @@ def eers(checkpoint: Path, freeze: str, test_sets: dict[str, Path], max_padded: 
 def sft_runs(cfg: dict[str, Any], model: str, seed: int, init: Path, train: Path, valid: Path,
              test_sets: dict[str, Path], sweep: list[str], label: str) -> None:
     """One SFT run per setting and selection rule; prints a table row per run."""
-    settings = {k: v for k, v in cfg["finetune"].items()
-                if k not in ("seeds", "checkpoint_every", "lr", "lr_schedule", "epochs", "valid_every", "max_steps")}
+    settings = finetune_shared_settings(cfg["finetune"])
     for setting in sweep:
         lr, epochs = setting.split(":")
         for selection, valid_every in (("best valid", 30), ("final", 10**9)):

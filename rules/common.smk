@@ -4,7 +4,7 @@
 import re
 from pathlib import Path
 
-from deepfake_rl.config import BASE_INITS, SCHEDULE_DEFAULT_KEYS, base_init, method_settings
+from deepfake_rl.config import BASE_INITS, base_init, finetune_shared_settings, method_settings
 from deepfake_rl.data.segment import DEFAULT_MIN_SECONDS
 
 DATA = config["data_dir"]

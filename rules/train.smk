@@ -17,7 +17,7 @@ rule finetune:
         model=lambda wc: config["models"][wc.model],
         method=lambda wc: method_cfg(wc.method),
         # shared data settings only: seeds are wildcards, schedule defaults reach jobs through `method`
-        settings={k: v for k, v in config["finetune"].items() if k not in ("seeds", "checkpoint_every", *SCHEDULE_DEFAULT_KEYS)},
+        settings=finetune_shared_settings(config["finetune"]),
         device=config.get("device", "cpu"),
     log:
         "logs/runs/{model}/{method}/seed{seed}/finetune.log",

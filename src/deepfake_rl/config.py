@@ -215,6 +215,13 @@ SCHEDULE_DEFAULT_KEYS = ("lr", "lr_schedule", "epochs", "max_steps", "valid_ever
 BASE_INITS = ("posttrained", "pretrained")
 
 
+def finetune_shared_settings(finetune: dict[str, Any]) -> dict[str, Any]:
+    """The `finetune` settings every run shares (data, freezing, batching, precision): not the seeds (a wildcard),
+    the resume cadence (speed only) or the schedule defaults, which reach each run through its method's settings,
+    so that editing one of them reruns only the methods it applies to."""
+    return {k: v for k, v in finetune.items() if k not in ("seeds", "checkpoint_every", *SCHEDULE_DEFAULT_KEYS)}
+
+
 def family_keys(loss: str) -> set[str]:
     """Hyper-parameters of a loss family, from the schema's `<family>_settings` definition."""
     definition = load_schema()["$defs"].get(f"{loss}_settings")
