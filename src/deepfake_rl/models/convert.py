@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
+from deepfake_rl.errors import DataError
 from deepfake_rl.input_check import checkpoint_file
 from deepfake_rl.models.detector import Detector
 from deepfake_rl.models.spec import ModelSpec
@@ -79,7 +80,7 @@ ANTIDEEPFAKE_MODELS: dict[str, dict[str, Any]] = {
 }
 
 
-class ConversionError(ValueError):
+class ConversionError(DataError):
     """A checkpoint cannot be imported; the message names the file and the offending keys."""
 
 
