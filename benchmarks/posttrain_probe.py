@@ -16,21 +16,22 @@ Not a test: minutes of CPU per setting (2 threads), numbers depend on the machin
 
 from __future__ import annotations
 
-import argparse
-import csv
-import logging
-import tempfile
-from pathlib import Path
+from deepfake_rl.workflow import pin_numerics
 
-import numpy as np
-import torch
-import yaml
+pin_numerics()   # the kernel pins every workflow job sets, before numpy and torch load
 
-from deepfake_rl import stages
-from deepfake_rl.models.spec import ModelSpec
-from sft_target_probe import OUT_OF_DOMAIN, eers
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-IN_DOMAIN = ("dfe24_4s", "dfe24_10s", "dfe24_13s", "dfe24_30s", "dfe24_50s")
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import yaml  # noqa: E402
+
+from deepfake_rl import stages  # noqa: E402
+from deepfake_rl.models.checkpoint import read_checkpoint_metadata  # noqa: E402
+from sft_target_probe import eers, kept_step  # noqa: E402
 
 
 def main() -> None:
@@ -38,7 +39,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True, help="the finished run's data/ folder")
     parser.add_argument("--config", type=Path, default=Path("config/config.yaml"))
     parser.add_argument("--model", default="mms_300m")
-    parser.add_argument("--sweep", nargs="+", default=["5e-4:7", "5e-4:10", "1e-3:7"], help="lr:epochs of post-training")
+    parser.add_argument("--sweep", nargs="+", default=["5e-4:7", "5e-4:10", "1e-3:7"],
+                        help="lr:epochs of post-training")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (the workflow's post-training uses 2)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -46,27 +48,26 @@ def main() -> None:
     cfg = yaml.safe_load(args.config.read_text())
     stores = args.data / "stores"
     posttrain = cfg["posttrain"]
-    test_sets = {name: stores / f"{name}.h5" for name in (*IN_DOMAIN, *OUT_OF_DOMAIN)}
-    # waveforms scored in batches of bounded padded audio, as the workflow's prefix caches are computed
-    max_padded = stages.frames_for(cfg.get("inference", {}).get("max_batch_seconds"),
-                                   ModelSpec.from_config(args.model, cfg["models"][args.model]), features=False)
-    print("| lr | epochs | kept step/steps | pool valid EER | " + " | ".join(test_sets) + " | in-domain avg | OOD avg |")
+    in_domain, out_of_domain = list(cfg["test_sets"]["in_domain"]), list(cfg["test_sets"]["out_of_domain"])
+    test_sets = {name: stores / f"{name}.h5" for name in (*in_domain, *out_of_domain)}
+    print("| lr | epochs | kept step/steps | pool valid EER | " + " | ".join(test_sets)
+          + " | in-domain avg | OOD avg |")
     print("|" + "---|" * (len(test_sets) + 6))
     for setting in args.sweep:
         lr, epochs = setting.split(":")
         settings = {**posttrain, "lr": float(lr), "epochs": int(epochs)}
         with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp)
-            best = stages.posttrain(args.model, cfg["models"][args.model], settings,
-                                    args.data / "models" / args.model / "pretrained.safetensors",
-                                    stores / f"{posttrain['train_set']}.h5", stores / f"{posttrain['valid_set']}.h5",
-                                    out / "posttrained.safetensors", out / "log.csv")
-            rows = list(csv.DictReader(open(out / "log.csv")))
-            kept = min((float(r["valid_eer"]), int(r["step"])) for r in rows if r["valid_eer"])[1]
-            result = eers(out / "posttrained.safetensors", "none", test_sets, max_padded)
-        cells = [lr, epochs, f"{kept}/{len(rows)}", f"{100 * best:.1f}", *(f"{result[name]:.2f}" for name in test_sets),
-                 f"{np.mean([result[name] for name in IN_DOMAIN]):.2f}",
-                 f"{np.mean([result[name] for name in OUT_OF_DOMAIN]):.2f}"]
+            checkpoint = Path(tmp) / "posttrained.safetensors"
+            stages.posttrain(args.model, cfg["models"][args.model], settings,
+                             args.data / "models" / args.model / "pretrained.safetensors",
+                             stores / f"{posttrain['train_set']}.h5", stores / f"{posttrain['valid_set']}.h5",
+                             checkpoint, Path(tmp) / "log.csv")
+            # waveforms scored in batches of bounded padded audio, as the workflow computes its prefix caches
+            result = eers(checkpoint, "none", test_sets, cfg.get("inference", {}).get("max_batch_seconds"))
+            kept, valid_eer = kept_step(checkpoint), read_checkpoint_metadata(checkpoint)["best_valid_eer"]
+        cells = [lr, epochs, kept, f"{100 * valid_eer:.1f}", *(f"{result[name]:.2f}" for name in test_sets),
+                 f"{np.mean([result[name] for name in in_domain]):.2f}",
+                 f"{np.mean([result[name] for name in out_of_domain]):.2f}"]
         print("| " + " | ".join(cells) + " |", flush=True)
 
 

@@ -17,36 +17,46 @@ Not a test: minutes of CPU, numbers depend on the machine only through float rou
 
 from __future__ import annotations
 
-import argparse
-import csv
-import logging
-import tempfile
-from pathlib import Path
-from typing import Any
+from deepfake_rl.workflow import pin_numerics
 
-import numpy as np
-import yaml
+pin_numerics()   # the kernel pins every workflow job sets, before numpy and torch load
 
-from deepfake_rl import stages
-from deepfake_rl.config import finetune_shared_settings
-from deepfake_rl.data.segment import DEFAULT_MIN_SECONDS
-from deepfake_rl.metrics import eer_from_labels
-from deepfake_rl.models.checkpoint import load_detector
-from deepfake_rl.scoring import score_dataset
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import logging  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
-OUT_OF_DOMAIN = ("add23", "for", "dv", "itw")
+import numpy as np  # noqa: E402
+import yaml  # noqa: E402
+
+from deepfake_rl import stages  # noqa: E402
+from deepfake_rl.config import finetune_shared_settings  # noqa: E402
+from deepfake_rl.data.segment import DEFAULT_MIN_SECONDS  # noqa: E402
+from deepfake_rl.metrics import eer_from_labels  # noqa: E402
+from deepfake_rl.models.checkpoint import load_detector, read_checkpoint_metadata  # noqa: E402
+from deepfake_rl.scoring import score_dataset  # noqa: E402
 
 
-def eers(checkpoint: Path, freeze: str, test_sets: dict[str, Path], max_padded: int | None = None) -> dict[str, float]:
+def eers(checkpoint: Path, freeze: str, test_sets: dict[str, Path],
+         max_batch_seconds: float | None = None) -> dict[str, float]:
     """EER (%) of a checkpoint on each test set (feature cache or waveform store), on the paper's score (the
-    real logit); `max_padded` bounds a batch's padded size (see scoring.length_batches)."""
+    real logit); `max_batch_seconds` bounds a batch's padded audio, as the workflow's inference.max_batch_seconds."""
     detector = load_detector(checkpoint, freeze=freeze)
     result = {}
     for name, path in test_sets.items():
         dataset, features = stages.open_inputs(path)
-        scores = score_dataset(detector, dataset, inputs_are_features=features, progress=False, max_padded=max_padded)
+        scores = score_dataset(detector, dataset, inputs_are_features=features, progress=False,
+                               max_padded=stages.frames_for(max_batch_seconds, detector.spec, features))
         result[name] = 100 * eer_from_labels(scores.score, scores.labels)
     return result
+
+
+def kept_step(checkpoint: Path) -> str:
+    """"kept/steps" of a trained checkpoint: the step whose state it holds (best validation EER) and the steps run."""
+    metadata = read_checkpoint_metadata(checkpoint)
+    return f"{metadata['best_step']}/{metadata['steps']}"
 
 
 def sft_runs(cfg: dict[str, Any], model: str, seed: int, init: Path, train: Path, valid: Path,
@@ -62,17 +72,24 @@ def sft_runs(cfg: dict[str, Any], model: str, seed: int, init: Path, train: Path
                 out = Path(tmp)
                 stages.finetune(model, cfg["models"][model], method, settings, seed, init, train, valid,
                                 out / "model.safetensors", out / "log.csv", desc=f"sft {setting}")
-                rows = list(csv.DictReader(open(out / "log.csv")))
-                kept = min((float(r["valid_eer"]), int(r["step"])) for r in rows if r["valid_eer"])
-                loss = np.mean([float(r["loss"]) for r in rows[-10:]])
+                with open(out / "log.csv", encoding="utf-8") as handle:
+                    loss = np.mean([float(row["loss"]) for row in list(csv.DictReader(handle))[-10:]])
                 result = eers(out / "model.safetensors", settings["freeze"], test_sets)
-            print_row(label, f"SFT lr {lr}, {epochs} ep", selection, f"{kept[1]}/{len(rows)}", f"{loss:.2f}", result)
+                kept = kept_step(out / "model.safetensors")
+            print_row(label, f"SFT lr {lr}, {epochs} ep", selection, kept, f"{loss:.2f}", result,
+                      out_of_domain(cfg))
 
 
-def print_row(label: str, setting: str, selection: str, step: str, loss: str, result: dict[str, float]) -> None:
-    ood = np.mean([result[name] for name in OUT_OF_DOMAIN])
+def out_of_domain(cfg: dict[str, Any]) -> list[str]:
+    """The out-of-domain test sets, in Table 1's column order."""
+    return list(cfg["test_sets"]["out_of_domain"])
+
+
+def print_row(label: str, setting: str, selection: str, step: str, loss: str, result: dict[str, float],
+              ood_sets: list[str]) -> None:
+    ood = np.mean([result[name] for name in ood_sets])
     cells = [label, setting, selection, step, loss, f"{result['dfe24_4s']:.2f}",
-             *(f"{result[name]:.2f}" for name in OUT_OF_DOMAIN), f"{ood:.2f}"]
+             *(f"{result[name]:.2f}" for name in ood_sets), f"{ood:.2f}"]
     print("| " + " | ".join(cells) + " |", flush=True)
 
 
@@ -84,17 +101,18 @@ def variant_caches(cfg: dict[str, Any], model: str, init: Path, spec: str, work:
     n_real, low, high = spec.split(":")
     recipe = dict(cfg["corpus"]["domains"]["dfe24"])
     recipe["n_real"] = {**recipe["n_real"], "default": int(n_real)}
-    recipe["long_recordings"] = {**recipe["long_recordings"],
-                                 "seconds": {**recipe["long_recordings"]["seconds"], "default": [float(low), float(high)]}}
+    seconds = {**recipe["long_recordings"]["seconds"], "default": [float(low), float(high)]}
+    recipe["long_recordings"] = {**recipe["long_recordings"], "seconds": seconds}
     corpus = work / "corpus"
     build_domain("dfe24", recipe, size="default", seed=cfg["corpus"]["seed"], output_dir=corpus, workers=2)
     caches = []
     for part in ("train", "test"):
         store, cache = work / f"{part}.h5", work / f"{part}.features.h5"
         segment_corpus(corpus / "manifest.csv", store, proportion=part, max_seconds=4, random_seconds=None,
-                       min_seconds=DEFAULT_MIN_SECONDS, seed=cfg["corpus"]["seed"], dataset=f"dfe24_{part}", on_bad_file="error")
-        stages.feature_cache(model, cfg["models"][model], "posttrained", init, cfg["finetune"]["freeze"], [store], [cache],
-                             max_batch_seconds=cfg.get("inference", {}).get("max_batch_seconds"))
+                       min_seconds=DEFAULT_MIN_SECONDS, seed=cfg["corpus"]["seed"], dataset=f"dfe24_{part}",
+                       on_bad_file="error")
+        stages.feature_cache(model, cfg["models"][model], "posttrained", init, cfg["finetune"]["freeze"], [store],
+                             [cache], max_batch_seconds=cfg.get("inference", {}).get("max_batch_seconds"))
         caches.append(cache)
     return caches[0], caches[1], f"dfe24 {n_real} rec. {low}-{high} s"
 
@@ -113,19 +131,21 @@ def main() -> None:
     features = args.data / "features" / args.model / "posttrained"
     init = args.data / "models" / args.model / "posttrained.safetensors"
     valid = features / f"{cfg['finetune']['valid_set']}.h5"
-    ood = {name: features / f"{name}.h5" for name in OUT_OF_DOMAIN}
+    ood = {name: features / f"{name}.h5" for name in out_of_domain(cfg)}
     print("| target domain | setting | kept state | kept step/steps | train loss (last 10) | DFE24 4s | "
-          + " | ".join(name.upper() for name in OUT_OF_DOMAIN) + " | OOD avg |")
+          + " | ".join(name.upper() for name in out_of_domain(cfg)) + " | OOD avg |")
     print("|" + "---|" * 11)
     default_sets = {"dfe24_4s": features / "dfe24_4s.h5", **ood}
-    print_row("default", "post-trained", "-", "-", "-", eers(init, cfg["finetune"]["freeze"], default_sets))
+    print_row("default", "post-trained", "-", "-", "-", eers(init, cfg["finetune"]["freeze"], default_sets),
+              out_of_domain(cfg))
     sft_runs(cfg, args.model, args.seed, init, features / f"{cfg['finetune']['train_set']}.h5", valid,
              default_sets, args.sweep, "default")
     if args.dfe24:
         with tempfile.TemporaryDirectory() as tmp:
             train, test, label = variant_caches(cfg, args.model, init, args.dfe24, Path(tmp))
             variant_sets = {"dfe24_4s": test, **ood}
-            print_row(label, "post-trained", "-", "-", "-", eers(init, cfg["finetune"]["freeze"], variant_sets))
+            print_row(label, "post-trained", "-", "-", "-", eers(init, cfg["finetune"]["freeze"], variant_sets),
+                      out_of_domain(cfg))
             sft_runs(cfg, args.model, args.seed, init, train, valid, variant_sets, args.sweep[:2], label)
 
 

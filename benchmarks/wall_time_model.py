@@ -27,6 +27,8 @@ FIELD = re.compile(r"\s+(input|output|threads|jobid): (.*)")
 
 @dataclass
 class Job:
+    """One job as the log shows it: its rule, when it started and finished, its files and threads."""
+
     rule: str
     start: datetime.datetime
     inputs: list[str] = field(default_factory=list)
@@ -36,6 +38,7 @@ class Job:
 
     @property
     def seconds(self) -> float:
+        """Start to finish; at least 1 s, the log's resolution."""
         return max(1.0, (self.end - self.start).total_seconds())
 
 
@@ -47,6 +50,7 @@ def read_jobs(log: Path) -> dict[str, Job]:
     for line in log.read_text(encoding="utf-8").splitlines():
         if match := STAMP.match(line):
             stamp = datetime.datetime.strptime(match.group(1), "%a %b %d %H:%M:%S %Y")
+            current = None   # a job's fields follow its own header; an "Error in rule" block's are not a new job
         elif match := re.match(r"(?:local)?rule (\w+):", line):
             current = Job(match.group(1), stamp)
         elif current is not None and (match := FIELD.match(line)):
@@ -66,7 +70,8 @@ def read_jobs(log: Path) -> dict[str, Job]:
 def replay(jobs: dict[str, Job], cores: int) -> float:
     """Seconds to run every job on `cores` cores: greedy list scheduling, longest ready job first."""
     producer = {output: key for key, job in jobs.items() for output in job.outputs}
-    needs = {key: {producer[i] for i in job.inputs if i in producer and producer[i] != key} for key, job in jobs.items()}
+    needs = {key: {producer[i] for i in job.inputs if i in producer and producer[i] != key}
+             for key, job in jobs.items()}
     order = sorted(jobs, key=lambda key: -jobs[key].seconds)
     done: set[str] = set()
     started: set[str] = set()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from deepfake_rl.__main__ import main
-from deepfake_rl.compare_runs import compare_runs
+from deepfake_rl.compare_runs import compare_runs, shown_difference
 
 
 def results_tree(root: Path, eers: list[float], p_values: list[float], corpus: str = "c1",
@@ -19,7 +19,8 @@ def results_tree(root: Path, eers: list[float], p_values: list[float], corpus: s
     pd.DataFrame({"model": "m", "dataset": ["add23", "itw"], "method_a": "grpo", "method_b": "sft",
                   "difference": [-0.02, 0.01], "p_value": p_values}).to_csv(root / "significance.csv", index=False)
     (root / "environment.json").write_text(json.dumps({
-        "git": {"commit": "abc"}, "created_utc": recorded, "cpu": {"model": "CPU", "load_average_1_5_15_min": [eers[0]]},
+        "git": {"commit": "abc"}, "created_utc": recorded,
+        "cpu": {"model": "CPU", "load_average_1_5_15_min": [eers[0]]},
         "torch": {"version": "2", "cpu_capability": torch_capability}, "environment_variables": {"MKL_CBWR": cbwr},
         "packages": {"numpy": "2"}, "corpus_hashes": {"corpus": corpus, "domains": {"add23": corpus, "itw": "same"}}}))
     return root
@@ -30,7 +31,8 @@ def test_identical_runs_report_no_change(tmp_path, capsys):
     second = results_tree(tmp_path / "b", [0.10, 0.20], [0.01, 0.5], recorded="2026-12-02")   # another day
     report, changed = compare_runs(first, second)
     assert changed == 0
-    assert "the same corpus hash and the same record otherwise" in report and "2 equal" in report and "verdict changed in 0" in report
+    assert "the same corpus hash and the same record otherwise" in report
+    assert "2 equal" in report and "verdict changed in 0" in report
     assert main(["compare-runs", str(first), str(second)]) == 0
 
 
@@ -46,3 +48,12 @@ def test_a_flipped_verdict_and_another_environment_are_named(tmp_path):
     assert "load_average" not in report and "created_utc" not in report     # when, not what
     assert "max 2.00 points" in report and "significant in A 1, in B 0" in report
     assert main(["compare-runs", str(first), str(second)]) == 1
+
+
+def test_long_and_multi_line_values_show_where_they_differ():
+    build = "PyTorch built with:\n  - GCC 13.3\n  - Intel(R) oneAPI Math Kernel Library Version {}"
+    # the third line, from 15 characters before its first difference ("ary Version 202" + "4.2" / "5.0")
+    assert shown_difference(build.format("2024.2"), build.format("2025.0")) == \
+        "line 3: ...ary Version 2024.2 vs ...ary Version 2025.0"
+    assert shown_difference("x" * 100, "x" * 99 + "y") == "..." + "x" * 16 + " vs ..." + "x" * 15 + "y"
+    assert shown_difference(False, True) == "False vs True"

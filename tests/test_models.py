@@ -206,21 +206,26 @@ def test_loading_refuses_pickles_and_missing_files(spec: ModelSpec, tmp_path: Pa
 
 
 @pytest.mark.parametrize("problem", ["missing", "pickle"])
-def test_a_bad_checkpoint_stops_a_job_with_one_line_naming_it(tmp_path: Path, problem: str) -> None:
+def test_a_bad_checkpoint_stops_a_job_with_one_line_naming_it(tmp_path: Path, problem: str, monkeypatch) -> None:
     """Missing or unreadable checkpoints are data errors: the job's log and exit name the file, no traceback."""
+    import os
     from types import SimpleNamespace
 
     from deepfake_rl import workflow
+
+    monkeypatch.setattr(os, "environ", dict(os.environ))              # the job's pins stay in this test
+    monkeypatch.setattr(workflow, "limit_threads", lambda threads: None)
 
     checkpoint = tmp_path / "runs" / "seed1" / "model.safetensors"
     if problem == "pickle":
         checkpoint.parent.mkdir(parents=True)
         checkpoint.write_bytes(pickle.dumps({"state_dict": {}}))
     log = tmp_path / "score.log"
-    job = SimpleNamespace(rule="score", threads=1, log=[str(log)], config={},
-                          input=SimpleNamespace(checkpoints=[str(checkpoint)], data=[str(tmp_path / "set.h5")]),
-                          output=SimpleNamespace(scores=[str(tmp_path / "set.csv")], embeddings=[str(tmp_path / "set.h5")]),
-                          params=SimpleNamespace(freeze="none", batch_size=4, device="cpu"))
+    job = SimpleNamespace(
+        rule="score", threads=1, log=[str(log)], config={},
+        input=SimpleNamespace(checkpoints=[str(checkpoint)], data=[str(tmp_path / "features.h5")]),
+        output=SimpleNamespace(scores=[str(tmp_path / "set.csv")], embeddings=[str(tmp_path / "embeddings.h5")]),
+        params=SimpleNamespace(freeze="none", batch_size=4, device="cpu"))
     with pytest.raises(SystemExit) as exit_:
         workflow.run_stage(job)
     expected = {"missing": "checkpoint not found", "pickle": "not a readable safetensors checkpoint"}[problem]

@@ -29,7 +29,10 @@ def test_replay_follows_the_dag_threads_and_measured_durations(tmp_path: Path) -
     log = tmp_path / "run.snakemake.log"
     log.write_text(job("00", "a", 1, "src/a.py", "data/a.h5", 1) + job("00", "c", 3, "src/c.py", "data/c.h5", 2)
                    + finished("05", "c", 3) + finished("10", "a", 1)
-                   + job("10", "b", 2, "data/a.h5, src/b.py", "results/b.csv", 1) + finished("30", "b", 2))
+                   + job("10", "b", 2, "data/a.h5, src/b.py", "results/b.csv", 1) + finished("30", "b", 2)
+                   # a failed job's block repeats jobid, input and output: it must not overwrite job b
+                   + "[Thu Dec  3 10:00:31 2026]\nError in rule b:\n    message: None\n    jobid: 2\n"
+                     "    input: x.h5\n    output: results/b.csv\n")
     jobs = wall_time_model.read_jobs(log)
     assert {key: (j.rule, j.seconds, j.threads) for key, j in jobs.items()} == {
         "1": ("a", 10, 1), "2": ("b", 20, 1), "3": ("c", 5, 2)}

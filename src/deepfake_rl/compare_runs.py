@@ -10,6 +10,7 @@ significant), which is what the README's conclusions rest on.
 from __future__ import annotations
 
 import json
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ def verdict(difference: pd.Series, p_value: pd.Series, alpha: float) -> pd.Serie
 
 # Fields of environment.json that say when and where a run was recorded, not what produced its numbers
 # (the commit is printed on its own line, the corpus through its hashes).
-NOT_COMPARED = ("created_utc", "cpu.load_average_1_5_15_min", "python.executable", "git.", "corpus_hashes.")
+NOT_COMPARED = ("created_utc", "cpu.load_average_1_5_15_min", "python.executable", "git.commit", "corpus_hashes.")
 
 
 def flat_fields(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -57,9 +58,22 @@ def environment_differences(first: dict[str, Any], second: dict[str, Any]) -> li
     for key in sorted(set(fields[0]) | set(fields[1])):
         a, b = fields[0].get(key), fields[1].get(key)
         if a != b and not key.startswith(NOT_COMPARED):
-            shown = [str(value) if len(str(value)) <= 80 else str(value)[:77] + "..." for value in (a, b)]
-            lines.append(f"{key}: {shown[0]} vs {shown[1]}")
+            lines.append(f"{key}: {shown_difference(a, b)}")
     return lines
+
+
+def shown_difference(first: Any, second: Any, width: int = 60) -> str:
+    """Two differing values on one line: the first line where they differ (torch's build configuration has
+    many), from a little before the first differing character, each cut to about `width` characters."""
+    lines = [str(first).splitlines() or [""], str(second).splitlines() or [""]]
+    number = next((i for i, (a, b) in enumerate(zip_longest(*lines, fillvalue="")) if a != b), 0)
+    texts = [text[number] if number < len(text) else "" for text in lines]
+    column = next((i for i, (a, b) in enumerate(zip_longest(*texts, fillvalue="")) if a != b), 0)
+    begin = max(0, column - width // 4)
+    cut = [("..." if begin else "") + text[begin:begin + width] + ("..." if len(text) > begin + width else "")
+           for text in texts]
+    where = f"line {number + 1}: " if max(len(text) for text in lines) > 1 else ""
+    return f"{where}{cut[0]} vs {cut[1]}"
 
 
 def compare_runs(first: str | Path, second: str | Path, alpha: float = ALPHA) -> tuple[str, int]:
@@ -83,8 +97,9 @@ def compare_runs(first: str | Path, second: str | Path, alpha: float = ALPHA) ->
     tests["verdict_a"] = verdict(tests["difference_a"], tests["p_value_a"], alpha)
     tests["verdict_b"] = verdict(tests["difference_b"], tests["p_value_b"], alpha)
     changed = tests[tests["verdict_a"] != tests["verdict_b"]]
-    lines.append(f"paired tests (p < {alpha}): {len(tests)} in both; significant in A {int((tests.verdict_a != '0').sum())},"
-                 f" in B {int((tests.verdict_b != '0').sum())}; verdict changed in {len(changed)}")
+    significant = [int((tests[column] != "0").sum()) for column in ("verdict_a", "verdict_b")]
+    lines.append(f"paired tests (p < {alpha}): {len(tests)} in both; significant in A {significant[0]}, "
+                 f"in B {significant[1]}; verdict changed in {len(changed)}")
     if len(changed):
         shown = changed[TEST_KEYS + ["difference_a", "p_value_a", "difference_b", "p_value_b"]].copy()
         shown[["difference_a", "difference_b"]] *= 100

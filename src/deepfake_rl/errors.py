@@ -1,7 +1,7 @@
 """The marker of expected data errors, kept in a module with no heavy imports.
 
-A job that stops on a bad corpus, protocol line, manifest or clip has a message that names the file
-(and line) and what to do; a traceback would only bury it. `workflow.run_stage` prints such errors as
+A job that stops on a bad corpus, protocol line, manifest or clip, a missing input file or an unusable
+checkpoint has a message that names the file (and line) and what to do; a traceback would only bury it. `workflow.run_stage` prints such errors as
 one line and exits, and keeps the traceback for everything else (bugs).
 """
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
@@ -25,6 +25,9 @@ from deepfake_rl.models.spec import ModelSpec
 from deepfake_rl.scoring import score_dataset
 from deepfake_rl.train.loop import TrainSettings, train
 from deepfake_rl.train.resume import resumable_job
+
+if TYPE_CHECKING:
+    from deepfake_rl.data.rawboost import RawBoostSettings
 
 # keys of a method's config entry that are training-schedule settings, not loss hyper-parameters
 SCHEDULE_KEYS = ("lr", "lr_schedule", "epochs", "max_steps", "valid_every", "batch_size", "weight_decay", "adam_eps",
@@ -122,9 +125,9 @@ def feature_cache(model_key: str, model_cfg: Mapping[str, Any], init: str, check
                for store, output in zip(stores, outputs, strict=True))
 
 
-def rawboost_settings() -> Any:
+def rawboost_settings() -> RawBoostSettings:
     """RawBoost's default settings, imported only by a run that augments: the module loads scipy.signal,
-    about 1 s of a job's start-up (measured), which the embedded default's 69 fine-tuning jobs never need."""
+    about 1 s of a job's start-up (measured), which fine-tuning without RawBoost never needs."""
     from deepfake_rl.data.rawboost import RawBoostSettings
 
     return RawBoostSettings()

@@ -17,8 +17,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from deepfake_rl.errors import DataError
-from deepfake_rl.input_check import checkpoint_file
+from deepfake_rl.errors import DataError, require_file
 from deepfake_rl.io_utils import atomic_path
 from deepfake_rl.models.detector import Detector
 from deepfake_rl.models.spec import ModelSpec
@@ -42,7 +41,7 @@ def _write(path: str | Path, tensors: Mapping[str, torch.Tensor], header: Mappin
 
 def _read(path: str | Path, kind: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Tensors and decoded header of a checkpoint of `kind`; errors name the file."""
-    path = checkpoint_file(path)
+    path = require_file(path, "checkpoint")
     try:
         with safe_open(str(path), framework="pt", device="cpu") as handle:
             raw = handle.metadata() or {}

@@ -30,8 +30,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
-from deepfake_rl.errors import DataError
-from deepfake_rl.input_check import checkpoint_file
+from deepfake_rl.errors import DataError, require_file
 from deepfake_rl.models.detector import Detector
 from deepfake_rl.models.spec import ModelSpec
 
@@ -158,7 +157,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
     A torch file is recognised by its magic (zip archive or pickle), anything else is read as
     safetensors. A `{"model": ...}` or `{"state_dict": ...}` wrapper is unwrapped."""
-    path = checkpoint_file(path)
+    path = require_file(path, "checkpoint")
     with open(path, "rb") as handle:
         magic = handle.read(4)
     if magic.startswith(b"PK") or magic[:1] == b"\x80":
