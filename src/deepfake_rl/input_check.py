@@ -12,11 +12,6 @@ from typing import Any
 from deepfake_rl.errors import require_file
 
 
-def checkpoint_file(source: str | Path) -> Path:
-    """A checkpoint to read or import: it must be a file (the loaders' check, shared with check-config)."""
-    return require_file(source, "checkpoint")
-
-
 def input_errors(config: dict[str, Any]) -> list[str]:
     """One message per configured corpus root or checkpoint file that is missing or incomplete; none for
     the embedded corpus (built by the workflow) and a config without checkpoints."""
@@ -35,7 +30,7 @@ def input_errors(config: dict[str, Any]) -> list[str]:
         for kind in BASE_INITS:
             if kind in entry:
                 try:
-                    checkpoint_file(entry[kind])
+                    require_file(entry[kind], "checkpoint")   # the loaders' own check and message
                 except FileNotFoundError as error:
                     errors.append(f"checkpoints.{model}.{kind}: {error}")
     return errors

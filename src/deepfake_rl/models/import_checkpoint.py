@@ -28,7 +28,6 @@ from typing import Any
 
 import torch
 
-from deepfake_rl.input_check import checkpoint_file
 from deepfake_rl.io_utils import atomic_path
 from deepfake_rl.models.checkpoint import save_detector, save_frontend
 from deepfake_rl.models.convert import (ADAPTER, FRONTEND, HEAD, PRETRAINING_ONLY, SSL_PREFIX, ConversionError,
@@ -140,7 +139,7 @@ def import_posttrained(source: str | Path, model_key: str, model_cfg: Mapping[st
     with the size check first); returns the import record."""
     spec = ModelSpec.from_config(model_key, model_cfg)
     try:
-        state, report = antideepfake_to_detector_state(_read(checkpoint_file(source), ANTIDEEPFAKE_HELP), str(source),
+        state, report = antideepfake_to_detector_state(_read(source, ANTIDEEPFAKE_HELP), str(source),
                                                        drop_adapters=drop_adapters)
     except CheckpointImportError:
         raise
@@ -163,7 +162,7 @@ def import_pretrained(source: str | Path, model_key: str, model_cfg: Mapping[str
                       drop_adapters: bool = False, record_path: str | Path | None = None) -> dict[str, Any]:
     """A pre-trained SSL front end as our front-end checkpoint; returns the import record."""
     spec = ModelSpec.from_config(model_key, model_cfg)
-    frontend, report = frontend_state(_read(checkpoint_file(source), FAIRSEQ_HELP), str(source),
+    frontend, report = frontend_state(_read(source, FAIRSEQ_HELP), str(source),
                                       drop_adapters=drop_adapters)
     check_size(frontend, spec, str(source))
     detector = Detector(spec, seed=0)
