@@ -9,6 +9,8 @@ durations stay as measured (no memory-bandwidth or disk contention), so read it 
 
     python benchmarks/wall_time_model.py <clone>/.snakemake/log/<run>.snakemake.log --cores 2 4 8 16
 
+`--by-rule` first prints where the job time went: per rule, its jobs, job time, median and core-seconds.
+
 Timestamps in the log have 1 s resolution; jobs shorter than that count as 1 s.
 """
 
@@ -18,6 +20,7 @@ import argparse
 import datetime
 import heapq
 import re
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,12 +93,45 @@ def replay(jobs: dict[str, Job], cores: int) -> float:
     return now
 
 
+@dataclass(frozen=True)
+class RuleTime:
+    """The jobs of one rule: how many, their summed and median job time, and core-seconds (time x threads)."""
+
+    rule: str
+    jobs: int
+    seconds: float
+    median: float
+    core_seconds: float
+
+
+def time_by_rule(jobs: dict[str, Job]) -> list[RuleTime]:
+    """Job time per rule, the largest first."""
+    by_rule: dict[str, list[Job]] = {}
+    for job in jobs.values():
+        by_rule.setdefault(job.rule, []).append(job)
+    rows = [RuleTime(rule, len(members), sum(j.seconds for j in members),
+                     statistics.median(j.seconds for j in members),
+                     sum(j.seconds * j.threads for j in members)) for rule, members in by_rule.items()]
+    return sorted(rows, key=lambda row: (-row.seconds, row.rule))
+
+
+def print_by_rule(jobs: dict[str, Job]) -> None:
+    """A Markdown table of `time_by_rule`."""
+    print("| rule | jobs | job time s | median s | core-seconds |\n| --- | --: | --: | --: | --: |")
+    for row in time_by_rule(jobs):
+        print(f"| {row.rule} | {row.jobs} | {row.seconds:.0f} | {row.median:.0f} | {row.core_seconds:.0f} |")
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("log", type=Path, help="a finished run's .snakemake/log/*.snakemake.log")
     parser.add_argument("--cores", type=int, nargs="+", default=[2, 4, 8, 16])
+    parser.add_argument("--by-rule", action="store_true", help="first print job time per rule")
     args = parser.parse_args()
     jobs = read_jobs(args.log)
+    if args.by_rule:
+        print_by_rule(jobs)
     first = min(job.start for job in jobs.values())
     measured = (max(job.end for job in jobs.values()) - first).total_seconds()
     print(f"{len(jobs)} jobs, {sum(job.seconds for job in jobs.values()):.0f} s of job time, "

@@ -39,3 +39,14 @@ def test_replay_follows_the_dag_threads_and_measured_durations(tmp_path: Path) -
     # 1 core: one after another (c's 2 threads capped at 1): 35 s. 2 cores: a, then b (c waits for 2 free
     # cores), then c: 35 s. 3 cores: a and c at once, then b: 30 s, the measured run.
     assert [wall_time_model.replay(jobs, cores) for cores in (1, 2, 3)] == [35.0, 35.0, 30.0]
+
+
+def test_time_by_rule_sums_job_time_and_core_seconds(tmp_path: Path) -> None:
+    # two jobs of rule a (10 s and 4 s, 2 threads each) and one of rule b (20 s, 1 thread)
+    log = tmp_path / "run.snakemake.log"
+    log.write_text(job("00", "a", 1, "src/a.py", "data/a1.h5", 2) + finished("10", "a", 1)
+                   + job("10", "a", 2, "src/a.py", "data/a2.h5", 2) + finished("14", "a", 2)
+                   + job("14", "b", 3, "data/a1.h5", "results/b.csv", 1) + finished("34", "b", 3))
+    rows = wall_time_model.time_by_rule(wall_time_model.read_jobs(log))
+    assert [(r.rule, r.jobs, r.seconds, r.median, r.core_seconds) for r in rows] == [
+        ("b", 1, 20, 20, 20), ("a", 2, 14, 7, 28)]

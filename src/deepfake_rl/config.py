@@ -321,9 +321,15 @@ def method_settings(config: dict[str, Any], name: str) -> dict[str, Any]:
 EQ11_UNUSED_KEYS = frozenset({"epsilon", "old_refresh_steps"})
 
 
+def is_eq11(negative: bool, noneg_form: str) -> bool:
+    """The paper's GRPO "w/o neg." in its Eq. 11 form (A = r, no ratio, no clipping): one definition for
+    the settings here and for `methods.grpo.GRPOSettings.eq11`."""
+    return not negative and noneg_form == "eq11"
+
+
 def _is_eq11(settings: dict[str, Any]) -> bool:
-    return (settings.get("loss") == "grpo" and settings.get("negative", True) is False
-            and settings.get("noneg_form", "eq11") == "eq11")
+    return settings.get("loss") == "grpo" and is_eq11(settings.get("negative", True) is not False,
+                                                      settings.get("noneg_form", "eq11"))
 
 
 def base_init(config: dict[str, Any], name: str) -> str:

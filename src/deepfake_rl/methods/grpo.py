@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deepfake_rl.config import is_eq11
 from deepfake_rl.methods.base import Batch, Method, clipped_surrogate
 
 ADVANTAGE_NORMS = ("batch", "group")
@@ -107,7 +108,7 @@ class GRPOSettings:
     @property
     def eq11(self) -> bool:
         """The paper's "w/o neg." (Eq. 11): A = r with no ratio and no clipping."""
-        return not self.negative and self.noneg_form == "eq11"
+        return is_eq11(self.negative, self.noneg_form)
 
     @property
     def uses_old_policy(self) -> bool:
