@@ -12,7 +12,8 @@ from deepfake_rl.compare_runs import compare_runs, shown_difference
 
 
 def results_tree(root: Path, eers: list[float], p_values: list[float], corpus: str = "c1",
-                 torch_capability: str = "AVX2", cbwr: str = "AVX2", recorded: str = "2026-12-01") -> Path:
+                 torch_capability: str = "AVX2", cbwr: str = "AVX2", recorded: str = "2026-12-01",
+                 family: str = "25") -> Path:
     root.mkdir()
     pd.DataFrame({"model": "m", "method": ["sft", "grpo"], "seed": 1, "dataset": "add23",
                   "eer": eers}).to_csv(root / "eer_long.csv", index=False)
@@ -20,7 +21,7 @@ def results_tree(root: Path, eers: list[float], p_values: list[float], corpus: s
                   "difference": [-0.02, 0.01], "p_value": p_values}).to_csv(root / "significance.csv", index=False)
     (root / "environment.json").write_text(json.dumps({
         "git": {"commit": "abc"}, "created_utc": recorded,
-        "cpu": {"model": "CPU", "load_average_1_5_15_min": [eers[0]]},
+        "cpu": {"model": "CPU", "family": family, "mhz": str(2000 + eers[0]), "load_average_1_5_15_min": [eers[0]]},
         "torch": {"version": "2", "cpu_capability": torch_capability}, "environment_variables": {"MKL_CBWR": cbwr},
         "packages": {"numpy": "2"}, "corpus_hashes": {"corpus": corpus, "domains": {"add23": corpus, "itw": "same"}}}))
     return root
@@ -39,13 +40,15 @@ def test_identical_runs_report_no_change(tmp_path, capsys):
 def test_a_flipped_verdict_and_another_environment_are_named(tmp_path):
     first = results_tree(tmp_path / "a", [0.10, 0.20], [0.01, 0.5])
     second = results_tree(tmp_path / "b", [0.12, 0.20], [0.20, 0.5], corpus="c2", torch_capability="AVX512",
-                          cbwr="COMPATIBLE")
+                          cbwr="COMPATIBLE", family="23")
     report, changed = compare_runs(first, second)
     assert changed == 1
     assert "corpus hash differs (other audio) in domains: add23" in report
     assert "torch.cpu_capability: AVX2 vs AVX512" in report
     assert "environment_variables.MKL_CBWR: AVX2 vs COMPATIBLE" in report   # a field no list names
+    assert "cpu.family: 25 vs 23" in report                                  # same model string, other generation
     assert "load_average" not in report and "created_utc" not in report     # when, not what
+    assert "cpu.mhz" not in report                                          # a clock reading, not the machine
     assert "max 2.00 points" in report and "significant in A 1, in B 0" in report
     assert main(["compare-runs", str(first), str(second)]) == 1
 

@@ -24,7 +24,8 @@ def test_the_record_has_every_key(tmp_path, monkeypatch):
     record = write_environment(out, corpus_root=corpus)
     assert json.loads(out.read_text()) == record
     assert tuple(record) == KEYS
-    assert set(record["cpu"]) == {"model", "logical_cores", "load_average_1_5_15_min"}
+    assert set(record["cpu"]) == {"model", "vendor", "family", "model_number", "stepping", "mhz", "logical_cores",
+                                  "load_average_1_5_15_min"}
     assert record["cpu"]["logical_cores"] >= 1 and len(record["cpu"]["load_average_1_5_15_min"]) == 3
     assert record["torch"]["version"].startswith(record["packages"]["torch"].split("+")[0])
     assert record["torch"]["cpu_capability"]                          # e.g. AVX2, the kernels torch dispatches to
@@ -70,6 +71,12 @@ def test_missing_tools_and_odd_version_output(tmp_path, monkeypatch):
     assert version_line("sox:      SoX v14.4.2\n") == "sox:      SoX v14.4.2"
     assert version_line("") is None
     cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\nmodel\t\t: 1\nmodel name\t: Test CPU @ 2.0GHz\n")
-    assert cpu_info(cpuinfo)["model"] == "Test CPU @ 2.0GHz"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 1\n"
+                       "model name\t: Test CPU @ 2.0GHz\nstepping\t: 1\ncpu MHz\t\t: 2445.404\n\n"
+                       "processor\t: 1\nvendor_id\t: Other\ncpu family\t: 6\nmodel name\t: Second CPU\n")
+    cpu = cpu_info(cpuinfo)
+    assert {key: cpu[key] for key in ("model", "vendor", "family", "model_number", "stepping", "mhz")} == {
+        "model": "Test CPU @ 2.0GHz", "vendor": "AuthenticAMD", "family": "25", "model_number": "1",
+        "stepping": "1", "mhz": "2445.404"}
+    assert cpu_info(tmp_path / "absent")["family"] is None
     assert corpus_hashes(tmp_path / "absent") == {"domains": {}, "corpus": None}

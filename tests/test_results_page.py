@@ -47,7 +47,7 @@ mms_300m,none,add23,3.0,,0.0,1,W1
 """
 ENVIRONMENT = {
     "created_utc": "2026-01-02T03:04:05+00:00",
-    "cpu": {"model": "Test CPU 9000", "logical_cores": 2, "load_average_1_5_15_min": [0.5, 0.25, 0.125]},
+    "cpu": {"model": "Test CPU 9000", "family": "25", "model_number": "1", "mhz": "2445.404", "logical_cores": 2, "load_average_1_5_15_min": [0.5, 0.25, 0.125]},
     "platform": {"platform": "Linux-test-x86_64"}, "python": {"version": "3.11.7"},
     "torch": {"version": "2.13.0+cpu", "cpu_capability": "AVX2"},
     "numpy_blas": {"blas": {"name": "scipy-openblas", "version": "0.3"}},
@@ -85,10 +85,11 @@ def test_the_page_is_the_same_bytes_each_time_and_holds_every_table(tmp_path):
     assert "| dfe24_4s   |                5.00 |     10.00 |      3 |            40 |            60 |" in lines
     assert "**Paired tests** (`results/significance.csv`): 2 of 4 comparisons have p < 0.05." in lines
     assert "**The paper's findings**, one paired test each per model: 1 differs, 1 not resolved." in lines
-    assert ("Made on Test CPU 9000 (2 logical cores, load 0.50 / 0.25 / 0.12 (1/5/15 min) when the tables were "
+    assert ("Made on Test CPU 9000 (family 25 model 1, 2 logical cores, load 0.50 / 0.25 / 0.12 (1/5/15 min) when the tables were "
             "written), Linux-test-x86_64, Python 3.11.7, torch 2.13.0+cpu (CPU kernels AVX2), numpy 2.4.6, "
             "transformers 5.0.0; commit 0123456789ab with uncommitted changes; corpus hash fedcba987654; recorded "
             "2026-01-02T03:04:05+00:00.") in lines
+    assert "| CPU identity              | family 25, model 1, MHz 2445.404" in first
     assert "| corpus hash dfe24         | ab12" in first and "| package pot" in first
     assert first.endswith("\n") and not first.endswith("\n\n")
     # findings: GRPO vs SFT in domain (the first test set) differs; out of domain (the average row) unresolved

@@ -31,7 +31,7 @@ def verdict(difference: pd.Series, p_value: pd.Series, alpha: float) -> pd.Serie
 
 # Fields of environment.json that say when and where a run was recorded, not what produced its numbers
 # (the commit is printed on its own line, the corpus through its hashes).
-NOT_COMPARED = ("created_utc", "cpu.load_average_1_5_15_min", "python.executable", "git.commit", "corpus_hashes.")
+NOT_COMPARED = ("created_utc", "cpu.load_average_1_5_15_min", "cpu.mhz", "python.executable", "git.commit", "corpus_hashes.")
 
 
 def flat_fields(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -59,22 +59,33 @@ def version_line(text: str | None) -> str | None:
     return next((line for line in lines if "version" in line.lower()), lines[0] if lines else None)
 
 
+# /proc/cpuinfo keys that name the CPU beyond its model string: a virtual machine may show only "AMD EPYC",
+# while family/model/stepping tell the generation (family 25 model 1 = Zen 3) and MHz the clock it reports.
+CPU_IDENTITY_KEYS = {"vendor_id": "vendor", "cpu family": "family", "model": "model_number",
+                     "stepping": "stepping", "cpu MHz": "mhz"}
+
+
 def cpu_info(cpuinfo: str | Path = "/proc/cpuinfo") -> dict[str, Any]:
-    """CPU model (from /proc/cpuinfo where it exists), logical cores and the load average right now."""
-    model = None
+    """CPU model and identity (vendor, family, model number, stepping, reported MHz: from /proc/cpuinfo where
+    it exists, its first processor), logical cores and the load average right now. Two runs whose model
+    strings agree can still differ in generation or clock, and so in speed."""
+    fields: dict[str, str] = {}
     try:
         for line in Path(cpuinfo).read_text(encoding="utf-8", errors="replace").splitlines():
             key, _, value = line.partition(":")
-            if key.strip() in ("model name", "Model", "cpu model"):
-                model = value.strip()
-                break
+            key = key.strip()
+            if not key and fields:
+                break   # the first processor's block has ended
+            fields.setdefault(key, value.strip())
     except OSError:
         pass
+    model = next((fields[key] for key in ("model name", "Model", "cpu model") if fields.get(key)), None)
     try:
         load: list[float] | None = [round(value, 2) for value in os.getloadavg()]
     except OSError:
         load = None
-    return {"model": model or platform.processor() or None, "logical_cores": os.cpu_count(),
+    identity = {name: fields.get(key) or None for key, name in CPU_IDENTITY_KEYS.items()}
+    return {"model": model or platform.processor() or None, **identity, "logical_cores": os.cpu_count(),
             "load_average_1_5_15_min": load}
 
 

@@ -98,7 +98,9 @@ def environment_line(environment: dict[str, Any] | None) -> str:
     python = (environment.get("python") or {}).get("version", "?")
     torch_text = (f"torch {torch.get('version')} (CPU kernels {torch.get('cpu_capability')})" if torch
                   else "torch not recorded")
-    return (f"Made on {cpu.get('model') or 'an unknown CPU'} ({cpu.get('logical_cores')} logical cores{load_text}"
+    generation = (f"family {cpu['family']} model {cpu.get('model_number')}, " if cpu.get("family") else "")
+    return (f"Made on {cpu.get('model') or 'an unknown CPU'} ({generation}{cpu.get('logical_cores')} logical cores"
+            f"{load_text}"
             f" when the tables were written), {platform}, Python {python}, {torch_text}"
             f"{', ' + versions if versions else ''}; {commit}"
             f"{f'; corpus hash {corpus[:12]}' if corpus else ''}; recorded {environment.get('created_utc', '?')}.")
@@ -106,8 +108,11 @@ def environment_line(environment: dict[str, Any] | None) -> str:
 
 def environment_details(environment: dict[str, Any]) -> str:
     """CPU, package and tool versions, numerics variables and corpus hashes as one table."""
-    rows = [("CPU", (environment.get("cpu") or {}).get("model")),
-            ("logical cores", (environment.get("cpu") or {}).get("logical_cores")),
+    cpu = environment.get("cpu") or {}
+    identity = ", ".join(f"{name} {cpu[key]}" for key, name in (("vendor", "vendor"), ("family", "family"),
+                         ("model_number", "model"), ("stepping", "stepping"), ("mhz", "MHz")) if cpu.get(key))
+    rows = [("CPU", cpu.get("model")), ("CPU identity", identity or None),
+            ("logical cores", cpu.get("logical_cores")),
             ("OS", (environment.get("platform") or {}).get("platform")),
             ("Python", (environment.get("python") or {}).get("version")),
             ("torch CPU capability", (environment.get("torch") or {}).get("cpu_capability")),
