@@ -60,3 +60,28 @@ def test_long_and_multi_line_values_show_where_they_differ():
         "line 3: ...ary Version 2024.2 vs ...ary Version 2025.0"
     assert shown_difference("x" * 100, "x" * 99 + "y") == "..." + "x" * 16 + " vs ..." + "x" * 15 + "y"
     assert shown_difference(False, True) == "False vs True"
+
+
+def test_per_model_lines_tell_a_moved_start_from_seed_noise(tmp_path):
+    """Model "moved": its un-fine-tuned run changed and both fine-tuned seed means shift by 4 points (seed s.d.
+    0.71); model "kept": the un-fine-tuned run is equal, the seed mean moves by 0.5. Sets of a domain whose
+    corpus hash differs (dfe24) are left out of the per-model lines."""
+    def tree(root: Path, shift: float, dfe24: str) -> Path:
+        results_tree(root, [0.10, 0.20], [0.01, 0.5])
+        rows = []
+        for dataset in ("add23", "dfe24_4s"):
+            rows += [("moved", "none", 0, dataset, 0.10 + shift), ("kept", "none", 0, dataset, 0.10)]
+            rows += [("moved", "sft", seed, dataset, 0.20 + 0.01 * seed + shift) for seed in (0, 1)]
+            rows += [("kept", "sft", seed, dataset, 0.20 + 0.01 * seed + shift / 8) for seed in (0, 1)]
+        pd.DataFrame(rows, columns=["model", "method", "seed", "dataset", "eer"]).to_csv(root / "eer_long.csv",
+                                                                                       index=False)
+        record = json.loads((root / "environment.json").read_text())
+        record["corpus_hashes"]["domains"] = {"add23": "a", "dfe24": dfe24}
+        (root / "environment.json").write_text(json.dumps(record))
+        return root
+
+    report, _ = compare_runs(tree(tmp_path / "a", 0.0, "x"), tree(tmp_path / "b", 0.04, "y"))
+    assert "per model, EER points, on the sets whose corpus is the same bytes in both (add23):" in report
+    assert ("  moved: none: 0 of 1 sets equal, |A - B| median 4.00; fine-tuned seed means |A - B| median 4.00 "
+            "against a seed s.d. of 0.71 in A (median over 1 method x set cells)") in report
+    assert "  kept: none: 1 of 1 sets equal, |A - B| median 0.00; fine-tuned seed means |A - B| median 0.50" in report

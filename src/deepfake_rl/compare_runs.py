@@ -2,9 +2,14 @@
 
 Tables from two machines (or two commits) are compared knowingly: first what produced them (corpus
 hashes, CPU, torch and its CPU kernels, package versions, from `results/environment.json`), then how
-far the per-run EERs moved (`eer_long.csv`), and last whether any paired test changed its verdict
-(`significance.csv`: significant with the same sign, significant with the other sign, or not
-significant), which is what the README's conclusions rest on.
+far the per-run EERs moved (`eer_long.csv`), per model against the spread of its fine-tuning seeds, and
+last whether any paired test changed its verdict (`significance.csv`: significant with the same sign,
+significant with the other sign, or not significant), which is what the README's conclusions rest on.
+
+The per-model lines tell two kinds of change apart. Every fine-tuned run of a model starts from its one
+un-fine-tuned checkpoint (method "none": the post-trained detector), so a rounding difference that changes
+that checkpoint shifts all the model's fine-tuned rows together, by more than a new draw of fine-tuning
+seeds would; where that checkpoint came out the same, fine-tuned seed means move by about the seed spread.
 """
 
 from __future__ import annotations
@@ -76,6 +81,43 @@ def shown_difference(first: Any, second: Any, width: int = 60) -> str:
     return f"{where}{cut[0]} vs {cut[1]}"
 
 
+def dataset_domain(dataset: str, domains: set[str]) -> str | None:
+    """The corpus domain a test set is cut from (dfe24_4s -> dfe24, pool_test -> pool), None if unknown."""
+    return next((domain for domain in sorted(domains, key=len, reverse=True)
+                 if dataset == domain or dataset.startswith(f"{domain}_")), None)
+
+
+def same_corpus_sets(datasets: pd.Series, first: dict[str, Any], second: dict[str, Any]) -> pd.Series:
+    """Which test sets come from a domain whose corpus hash is the same in both runs (all, without hashes)."""
+    domains = [env.get("corpus_hashes", {}).get("domains", {}) for env in (first, second)]
+    if not domains[0] and not domains[1]:
+        return pd.Series(True, index=datasets.index)
+    equal = {domain for domain in domains[0] if domains[0][domain] == domains[1].get(domain)}
+    return datasets.map(lambda name: dataset_domain(name, set(domains[0]) | set(domains[1])) in equal)
+
+
+def movement_by_model(runs: pd.DataFrame) -> list[str]:
+    """Per model (runs: eer_long rows of both, merged, eer_a / eer_b): how far its un-fine-tuned run ("none")
+    moved, and how far its fine-tuned seed means moved against the standard deviation over seeds in A."""
+    lines = []
+    for model, group in runs.groupby("model", sort=False):
+        initial = group[group["method"] == "none"]
+        moved = (initial["eer_a"] - initial["eer_b"]).abs() * 100
+        parts = [f"none: {int((moved == 0).sum())} of {len(moved)} sets equal, |A - B| median {moved.median():.2f}"
+                 if len(moved) else "none: not in both"]
+        tuned = group[group["method"] != "none"].groupby(["method", "dataset"], sort=False)
+        cells = tuned.agg(mean_a=("eer_a", "mean"), mean_b=("eer_b", "mean"), spread=("eer_a", "std"),
+                          seeds=("eer_a", "size"))
+        cells = cells[cells["seeds"] > 1]
+        if len(cells):
+            shift = ((cells["mean_a"] - cells["mean_b"]).abs() * 100).median()
+            spread = cells["spread"].median() * 100
+            parts.append(f"fine-tuned seed means |A - B| median {shift:.2f} against a seed s.d. of {spread:.2f} "
+                         f"in A (median over {len(cells)} method x set cells)")
+        lines.append(f"  {model}: " + "; ".join(parts))
+    return lines
+
+
 def compare_runs(first: str | Path, second: str | Path, alpha: float = ALPHA) -> tuple[str, int]:
     """A plain-text report and the number of paired tests whose verdict differs."""
     first, second = Path(first), Path(second)
@@ -92,6 +134,11 @@ def compare_runs(first: str | Path, second: str | Path, alpha: float = ALPHA) ->
     moved = (runs["eer_a"] - runs["eer_b"]).abs() * 100
     lines.append(f"per-run EER: {len(runs)} runs x sets in both; {int((moved == 0).sum())} equal; "
                  f"|A - B| median {moved.median():.2f}, max {moved.max():.2f} points")
+    same = same_corpus_sets(runs["dataset"], *environments)
+    if len(runs) and same.any():
+        where = "all sets" if same.all() else \
+            f"on the sets whose corpus is the same bytes in both ({', '.join(runs.loc[same, 'dataset'].unique())})"
+        lines += [f"per model, EER points, {where}:"] + movement_by_model(runs[same])
     tests = pd.read_csv(first / "significance.csv").merge(pd.read_csv(second / "significance.csv"),
                                                            on=TEST_KEYS, suffixes=("_a", "_b"))
     tests["verdict_a"] = verdict(tests["difference_a"], tests["p_value_a"], alpha)
