@@ -175,6 +175,7 @@ rule environment:
         "results/environment.json",
     params:
         corpus=f"{DATA}/corpus",   # the corpus content hashes recorded beside its manifests, where they exist
+        dataset_domains={name: spec["domain"] for name, spec in config["datasets"].items()},
     log:
         "logs/analysis/environment.log",
     localrule: True

@@ -77,6 +77,7 @@ def test_per_model_lines_tell_a_moved_start_from_seed_noise(tmp_path):
                                                                                        index=False)
         record = json.loads((root / "environment.json").read_text())
         record["corpus_hashes"]["domains"] = {"add23": "a", "dfe24": dfe24}
+        record["corpus_hashes"]["datasets"] = {"add23": "add23", "dfe24_4s": "dfe24"} if dfe24 == "x" else {}
         (root / "environment.json").write_text(json.dumps(record))
         return root
 
@@ -85,3 +86,16 @@ def test_per_model_lines_tell_a_moved_start_from_seed_noise(tmp_path):
     assert ("  moved: none: 0 of 1 sets equal, |A - B| median 4.00; fine-tuned seed means |A - B| median 4.00 "
             "against a seed s.d. of 0.71 in A (median over 1 method x set cells)") in report
     assert "  kept: none: 1 of 1 sets equal, |A - B| median 0.00; fine-tuned seed means |A - B| median 0.50" in report
+
+
+def test_per_model_lines_say_so_when_no_set_has_a_known_domain(tmp_path):
+    """Runs that differ in a domain hash but record no dataset -> domain map: the per-model lines are left out
+    with a reason, never computed on sets whose corpus may differ."""
+    for root in (tmp_path / "a", tmp_path / "b"):
+        results_tree(root, [0.10, 0.20], [0.01, 0.5])
+        record = json.loads((root / "environment.json").read_text())
+        record["corpus_hashes"]["domains"] = {"add23": root.name}
+        (root / "environment.json").write_text(json.dumps(record))
+    report, _ = compare_runs(tmp_path / "a", tmp_path / "b")
+    assert "per model: left out, no test set is known to come from a domain whose corpus is the same" in report
+    assert "per model, EER points" not in report

@@ -21,7 +21,7 @@ def test_the_record_has_every_key(tmp_path, monkeypatch):
     (corpus / "dfe24" / "content_hash.json").write_text('{"sha256": "abc", "files": 2}\n')
     (corpus / "pool").mkdir()                                        # a domain without a hash: tolerated
     out = tmp_path / "results" / "environment.json"
-    record = write_environment(out, corpus_root=corpus)
+    record = write_environment(out, corpus_root=corpus, dataset_domains={"dfe24_4s": "dfe24", "add23": "add23"})
     assert json.loads(out.read_text()) == record
     assert tuple(record) == KEYS
     assert set(record["cpu"]) == {"model", "vendor", "family", "model_number", "stepping", "mhz", "logical_cores",
@@ -33,7 +33,8 @@ def test_the_record_has_every_key(tmp_path, monkeypatch):
     assert set(record["tools"]) == set(TOOLS)
     assert set(record["environment_variables"]) == set(NUMERICS_VARIABLES)
     assert record["environment_variables"]["MKL_CBWR"] == "COMPATIBLE"
-    assert record["corpus_hashes"] == {"domains": {"dfe24": "abc"}, "corpus": combined_hash({"dfe24": "abc"})}
+    assert record["corpus_hashes"] == {"domains": {"dfe24": "abc"}, "corpus": combined_hash({"dfe24": "abc"}),
+                                       "datasets": {"add23": "add23", "dfe24_4s": "dfe24"}}
     assert record["python"]["version"] and record["platform"]["system"]
 
 
@@ -79,4 +80,4 @@ def test_missing_tools_and_odd_version_output(tmp_path, monkeypatch):
         "model": "Test CPU @ 2.0GHz", "vendor": "AuthenticAMD", "family": "25", "model_number": "1",
         "stepping": "1", "mhz": "2445.404"}
     assert cpu_info(tmp_path / "absent")["family"] is None
-    assert corpus_hashes(tmp_path / "absent") == {"domains": {}, "corpus": None}
+    assert corpus_hashes(tmp_path / "absent") == {"domains": {}, "corpus": None, "datasets": {}}

@@ -81,19 +81,17 @@ def shown_difference(first: Any, second: Any, width: int = 60) -> str:
     return f"{where}{cut[0]} vs {cut[1]}"
 
 
-def dataset_domain(dataset: str, domains: set[str]) -> str | None:
-    """The corpus domain a test set is cut from (dfe24_4s -> dfe24, pool_test -> pool), None if unknown."""
-    return next((domain for domain in sorted(domains, key=len, reverse=True)
-                 if dataset == domain or dataset.startswith(f"{domain}_")), None)
-
-
 def same_corpus_sets(datasets: pd.Series, first: dict[str, Any], second: dict[str, Any]) -> pd.Series:
-    """Which test sets come from a domain whose corpus hash is the same in both runs (all, without hashes)."""
-    domains = [env.get("corpus_hashes", {}).get("domains", {}) for env in (first, second)]
+    """Which test sets come from a domain whose corpus hash is the same in both runs (all, without hashes).
+    A set's domain is the config's, recorded in environment.json (corpus_hashes.datasets); a set whose domain
+    neither run recorded counts as not the same (runs before that record: compare on all sets by hand)."""
+    hashes = [env.get("corpus_hashes", {}) for env in (first, second)]
+    domains = [record.get("domains", {}) for record in hashes]
     if not domains[0] and not domains[1]:
         return pd.Series(True, index=datasets.index)
     equal = {domain for domain in domains[0] if domains[0][domain] == domains[1].get(domain)}
-    return datasets.map(lambda name: dataset_domain(name, set(domains[0]) | set(domains[1])) in equal)
+    dataset_domains = {**hashes[1].get("datasets", {}), **hashes[0].get("datasets", {})}
+    return datasets.map(lambda name: dataset_domains.get(name) in equal)
 
 
 def movement_by_model(runs: pd.DataFrame) -> list[str]:
@@ -139,6 +137,9 @@ def compare_runs(first: str | Path, second: str | Path, alpha: float = ALPHA) ->
         where = "all sets" if same.all() else \
             f"on the sets whose corpus is the same bytes in both ({', '.join(runs.loc[same, 'dataset'].unique())})"
         lines += [f"per model, EER points, {where}:"] + movement_by_model(runs[same])
+    elif len(runs):
+        lines.append("per model: left out, no test set is known to come from a domain whose corpus is the same "
+                     "bytes in both (neither environment.json records corpus_hashes.datasets, or every domain differs)")
     tests = pd.read_csv(first / "significance.csv").merge(pd.read_csv(second / "significance.csv"),
                                                            on=TEST_KEYS, suffixes=("_a", "_b"))
     tests["verdict_a"] = verdict(tests["difference_a"], tests["p_value_a"], alpha)

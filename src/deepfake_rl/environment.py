@@ -147,33 +147,37 @@ def git_state(repo: str | Path) -> dict[str, Any] | None:
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
-def corpus_hashes(corpus_root: str | Path) -> dict[str, Any]:
+def corpus_hashes(corpus_root: str | Path, dataset_domains: dict[str, str] | None = None) -> dict[str, Any]:
     """The content hashes the corpus build recorded beside each domain's manifest (data/content_hash.py) and
-    their combination; domains without one (imported real corpora) and a missing corpus are left out."""
+    their combination; domains without one (imported real corpora) and a missing corpus are left out.
+    `dataset_domains` (the config's dataset -> domain) is kept beside them, so that compare-runs knows which
+    test sets a changed domain hash touches."""
     from deepfake_rl.data.content_hash import combined_hash, read_domain_hash
 
     root = Path(corpus_root)
     folders = sorted(path for path in root.iterdir() if path.is_dir()) if root.is_dir() else []
     domains = {folder.name: value for folder in folders if (value := read_domain_hash(folder)) is not None}
-    return {"domains": domains, "corpus": combined_hash(domains) if domains else None}
+    return {"domains": domains, "corpus": combined_hash(domains) if domains else None,
+            "datasets": dict(sorted((dataset_domains or {}).items()))}
 
 
-def collect_environment(repo: str | Path = SOURCE_ROOT, corpus_root: str | Path = "data/corpus") -> dict[str, Any]:
+def collect_environment(repo: str | Path = SOURCE_ROOT, corpus_root: str | Path = "data/corpus",
+                        dataset_domains: dict[str, str] | None = None) -> dict[str, Any]:
     """Everything in KEYS, gathered now."""
     record = {
         "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "cpu": cpu_info(), "platform": platform_info(), "python": python_info(), "torch": torch_info(),
         "numpy_blas": numpy_blas(), "packages": package_versions(), "tools": tool_versions(),
         "environment_variables": {name: os.environ.get(name) for name in NUMERICS_VARIABLES},
-        "git": git_state(repo), "corpus_hashes": corpus_hashes(corpus_root),
+        "git": git_state(repo), "corpus_hashes": corpus_hashes(corpus_root, dataset_domains),
     }
     return record
 
 
-def write_environment(path: str | Path, repo: str | Path = SOURCE_ROOT,
-                      corpus_root: str | Path = "data/corpus") -> dict[str, Any]:
+def write_environment(path: str | Path, repo: str | Path = SOURCE_ROOT, corpus_root: str | Path = "data/corpus",
+                      dataset_domains: dict[str, str] | None = None) -> dict[str, Any]:
     """Write results/environment.json atomically (a killed job leaves no partial file) and return it."""
-    record = collect_environment(repo, corpus_root)
+    record = collect_environment(repo, corpus_root, dataset_domains)
     with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
         json.dump(record, handle, indent=2)
         handle.write("\n")

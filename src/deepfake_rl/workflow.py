@@ -167,7 +167,7 @@ def _table1_heatmap(job: Any) -> None:
 def _environment(job: Any) -> None:
     from deepfake_rl.environment import write_environment
 
-    write_environment(job.output[0], corpus_root=job.params.corpus)
+    write_environment(job.output[0], corpus_root=job.params.corpus, dataset_domains=dict(job.params.dataset_domains))
 
 
 def _results_page(job: Any) -> None:
