@@ -64,7 +64,7 @@ def main() -> None:
                              checkpoint, Path(tmp) / "log.csv")
             # waveforms scored in batches of bounded padded audio, as the workflow computes its prefix caches
             result = eers(checkpoint, "none", test_sets, cfg.get("inference", {}).get("max_batch_seconds"))
-            kept, valid_eer = kept_step(checkpoint), read_checkpoint_metadata(checkpoint)["best_valid_eer"]
+            kept, valid_eer = kept_step(checkpoint), read_checkpoint_metadata(checkpoint)["kept_valid_eer"]
         cells = [lr, epochs, kept, f"{100 * valid_eer:.1f}", *(f"{result[name]:.2f}" for name in test_sets),
                  f"{np.mean([result[name] for name in in_domain]):.2f}",
                  f"{np.mean([result[name] for name in out_of_domain]):.2f}"]

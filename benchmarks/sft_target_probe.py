@@ -56,7 +56,7 @@ def eers(checkpoint: Path, freeze: str, test_sets: dict[str, Path],
 def kept_step(checkpoint: Path) -> str:
     """"kept/steps" of a trained checkpoint: the step whose state it holds (best validation EER) and the steps run."""
     metadata = read_checkpoint_metadata(checkpoint)
-    return f"{metadata['best_step']}/{metadata['steps']}"
+    return f"{metadata['kept_step']}/{metadata['steps']}"
 
 
 def sft_runs(cfg: dict[str, Any], model: str, seed: int, init: Path, train: Path, valid: Path,

@@ -61,6 +61,32 @@ def test_two_step_fine_tune_logs_each_step_and_keeps_the_best_state(tmp_path, mo
         assert torch.equal(value, frozen_before[key]), f"frozen {key} changed"
 
 
+@pytest.mark.parametrize("keep, kept_step, kept_eer", [("best", 2, 0.2), ("final", 4, 0.3)])
+def test_keep_names_the_state_returned_and_a_tie_keeps_the_earliest(tmp_path, model_cfg, monkeypatch, keep,
+                                                                     kept_step, kept_eer):
+    """Validation EERs 0.4, 0.2, 0.2 at steps 1-3 and 0.3 at the end (step 4): keep best holds step 2's state
+    (the earlier of the tie), keep final step 4's; both report the best seen (0.2 at step 2)."""
+    states: dict[int, dict[str, torch.Tensor]] = {}
+    scripted = iter([0.4, 0.2, 0.2, 0.3])
+
+    def validation_eer(detector, *_):
+        states[len(states) + 1] = {k: v.clone() for k, v in detector.state_dict().items()}
+        return next(scripted)
+
+    monkeypatch.setattr("deepfake_rl.train.loop.validation_eer", validation_eer)
+    store = labelled_store(tmp_path / "train.h5", 8, 0)
+    detector = Detector(ModelSpec.from_config("tiny", model_cfg), freeze="cnn", seed=0)
+    result = train(detector, SFT(), WaveformDataset(store), WaveformDataset(store),
+                   TrainSettings(lr=1e-2, epochs=4, batch_size=4, max_steps=4, valid_every=1, seed=5, keep=keep),
+                   inputs_are_features=False, progress=False)
+    assert (result.kept_step, result.kept_eer, result.best_step, result.best_eer) == (kept_step, kept_eer, 2, 0.2)
+    assert result.metadata()["kept_step"] == kept_step
+    assert all(torch.equal(value, states[kept_step][key]) for key, value in detector.state_dict().items())
+    assert not all(torch.equal(states[2][key], states[4][key]) for key in states[2])   # the states differ
+    with pytest.raises(ValueError, match="keep 'last'"):
+        TrainSettings(lr=1e-3, epochs=1, batch_size=4, keep="last")
+
+
 def test_training_is_deterministic_for_a_seed(tmp_path, model_cfg):
     spec = ModelSpec.from_config("tiny", model_cfg)
     store = labelled_store(tmp_path / "train.h5", 8, 0)

@@ -94,12 +94,14 @@ def pretrain(model_key: str, model_cfg: Mapping[str, Any], settings: Mapping[str
 def posttrain(model_key: str, model_cfg: Mapping[str, Any], settings: Mapping[str, Any], pretrained: str | Path,
               train_store: str | Path, valid_store: str | Path, output: str | Path, log_csv: str | Path,
               device: str = "cpu") -> float:
-    """Supervised post-training (cross-entropy) of front end + new head on waveforms; returns best EER."""
+    """Supervised post-training (cross-entropy) of front end + new head on waveforms; keeps the state that
+    `settings["keep"]` names (default best); returns that state's validation EER."""
     spec = ModelSpec.from_config(model_key, model_cfg)
     detector = initial_detector(spec, "pretrained", pretrained, settings["freeze"], seed=0)
     schedule = TrainSettings(lr=settings["lr"], epochs=settings["epochs"], batch_size=settings["batch_size"],
                              valid_every=settings.get("valid_every"), seed=0, device=device,
-                             crop=crop_for(settings["crop_seconds"], spec, features=False))
+                             crop=crop_for(settings["crop_seconds"], spec, features=False),
+                             keep=settings.get("keep", "best"))
     valid_set = WaveformDataset(valid_store)
     require_both_classes(valid_set, valid_store)
     with resumable_job(output, [pretrained, train_store, valid_store], stage="posttrain", model=dict(model_cfg),
@@ -107,9 +109,8 @@ def posttrain(model_key: str, model_cfg: Mapping[str, Any], settings: Mapping[st
         result = train(detector, CrossEntropy(), WaveformDataset(train_store), valid_set,
                        schedule, inputs_are_features=False, log_path=log_csv, desc=f"posttrain {model_key}",
                        resume_path=resume, fingerprint=job)
-        save_detector(detector.cpu(), output, metadata={"best_valid_eer": result.best_eer,
-                                                        "best_step": result.best_step, "steps": result.steps})
-    return result.best_eer
+        save_detector(detector.cpu(), output, metadata={"keep": schedule.keep, **result.metadata()})
+    return result.kept_eer
 
 
 def feature_cache(model_key: str, model_cfg: Mapping[str, Any], init: str, checkpoint: str | Path, freeze: str,
@@ -170,9 +171,8 @@ def finetune(model_key: str, model_cfg: Mapping[str, Any], method_cfg: Mapping[s
         result = train(detector, method, train_set, valid_set, schedule, inputs_are_features=features,
                        log_path=log_csv, desc=desc, resume_path=resume, fingerprint=job)
         save_detector(detector.cpu(), output, metadata={
-            "best_valid_eer": result.best_eer, "best_step": result.best_step, "steps": result.steps, "seed": seed,
-            "seconds": result.seconds, "resumed_from_step": result.resumed_from})
-    return result.best_eer
+            **result.metadata(), "seed": seed, "seconds": result.seconds, "resumed_from_step": result.resumed_from})
+    return result.kept_eer
 
 
 def score(checkpoint: str | Path, freeze: str, inputs: Sequence[str | Path], scores_csv: Sequence[str | Path],

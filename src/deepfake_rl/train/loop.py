@@ -39,6 +39,7 @@ from deepfake_rl.train.resume import (StopRequest, TrainingInterrupted, load_sta
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("fp32", "bf16")
+KEEP = ("best", "final")
 
 
 @dataclass(frozen=True)
@@ -62,19 +63,31 @@ class TrainSettings:
     augment: Any = None                # RawBoostSettings: augmentation of training waveforms, or None
     checkpoint_every: int | None = None  # steps between resume states (with a resume path)
     workers: int = 0                   # DataLoader worker processes (crops and RawBoost off the main process)
+    # best: the state with the lowest validation EER (strict <: of equal EERs the earliest is kept); final: the
+    # last state, validation only logged (a tie between two validations cannot then pick the state)
+    keep: str = "best"
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision {self.precision!r}: expected one of {PRECISIONS}")
+        if self.keep not in KEEP:
+            raise ValueError(f"keep {self.keep!r}: expected one of {KEEP}")
 
 
 @dataclass
 class TrainResult:
-    best_eer: float
+    best_eer: float                    # the lowest validation EER seen, and its step
     best_step: int
     steps: int
     seconds: float
     resumed_from: int = 0              # the step a saved state was resumed at (0: a fresh run)
+    kept_eer: float = math.nan         # the validation EER and step of the state the detector holds on return
+    kept_step: int = 0
+
+    def metadata(self) -> dict[str, Any]:
+        """What a trained checkpoint records about its training."""
+        return {"kept_step": self.kept_step, "kept_valid_eer": self.kept_eer, "best_step": self.best_step,
+                "best_valid_eer": self.best_eer, "steps": self.steps}
 
 
 def crop_bounds(crop: int | tuple[int, int] | None) -> tuple[int, int] | None:
@@ -202,7 +215,8 @@ def _loader(view: TrainingView, settings: TrainSettings, generator: torch.Genera
 def train(detector: nn.Module, method: Method, train_set: Dataset, valid_set: Dataset, settings: TrainSettings,
           *, inputs_are_features: bool, log_path: str | Path | None = None, progress: bool = True,
           desc: str = "train", resume_path: str | Path | None = None, fingerprint: str = "") -> TrainResult:
-    """Fine-tune in place; on return the detector holds the state with the lowest validation EER.
+    """Fine-tune in place; on return the detector holds the state `settings.keep` names: the one with the
+    lowest validation EER (the earliest of equal ones), or the final one.
 
     With `resume_path`: continue from the state saved there by an interrupted run of the same job
     (`fingerprint` tells jobs apart), and save the state there every `checkpoint_every` steps and on
@@ -228,7 +242,8 @@ def train(detector: nn.Module, method: Method, train_set: Dataset, valid_set: Da
     total = planned if settings.max_batch_items is None else math.inf
     if settings.max_steps is not None:
         total = min(total, settings.max_steps)
-    best_eer, best_step, best_state = math.inf, 0, _state_copy(detector)
+    keep_best = settings.keep == "best"
+    best_eer, best_step, best_state = math.inf, 0, _state_copy(detector) if keep_best else None
     rows: list[dict[str, Any]] = []
     step, first_epoch, skip, elapsed = 0, 0, 0, 0.0
     saved = None if resume_path is None else load_state(resume_path, fingerprint)
@@ -249,7 +264,8 @@ def train(detector: nn.Module, method: Method, train_set: Dataset, valid_set: Da
         nonlocal best_eer, best_step, best_state
         eer = validation_eer(detector, valid_set, inputs_are_features, settings)
         if eer < best_eer:
-            best_eer, best_step, best_state = eer, step, _state_copy(detector)
+            best_eer, best_step = eer, step
+            best_state = _state_copy(detector) if keep_best else None
         return eer
 
     def save(epoch: int, epoch_step: int, epoch_start: dict[str, Any]) -> None:
@@ -321,11 +337,13 @@ def train(detector: nn.Module, method: Method, train_set: Dataset, valid_set: Da
     final_eer = validate()
     if rows:
         rows[-1]["valid_eer"] = final_eer
-    detector.load_state_dict(best_state)
+    if keep_best:
+        detector.load_state_dict(best_state)
     if log_path is not None:
         write_log(rows, log_path)
     return TrainResult(best_eer=best_eer, best_step=best_step, steps=step,
-                       seconds=time.perf_counter() - start, resumed_from=resumed_from)
+                       seconds=time.perf_counter() - start, resumed_from=resumed_from,
+                       kept_eer=best_eer if keep_best else final_eer, kept_step=best_step if keep_best else step)
 
 
 def write_log(rows: list[dict[str, Any]], path: str | Path) -> None:
