@@ -4,11 +4,16 @@ Issue 17 asks for post-trained rows (1, 13, 17) with an out-of-domain average of
 MMS-300M stand-in's row 17 is at 10.1 %. Post-training is part of building the stand-in (not of any
 fine-tuning method), so its length and rate are settings that may be tuned. This probe post-trains one
 model from the run's own pre-trained front end under each `lr:epochs` (everything else as in the
-config; the state kept is the best pool-validation EER, as in the workflow) and scores it on the five
-DFE24 cuts and the four out-of-domain stores. The config's own setting reproduces the run's row.
+config, including which state is kept: `posttrain.keep`) and scores it on the five DFE24 cuts and the
+four out-of-domain stores. The config's own setting reproduces the run's row.
 
     python benchmarks/posttrain_probe.py --data /path/to/clone/data --model mms_300m \
         --sweep 5e-4:7 5e-4:10 5e-4:14 1e-3:7 2e-4:14
+
+`lr:epochs:steps` stops after that many steps (with keep final: the state the full run passes through at
+that step, the same trajectory), e.g. the states a run validated, to see which one another machine kept:
+
+    python benchmarks/posttrain_probe.py --data ... --model xlsr_2b --sweep 5e-4:7:120 5e-4:7:160 5e-4:7:168
 
 Needs the run's data/ (pre-trained checkpoints and waveform stores); writes only to a temporary folder.
 Not a test: minutes of CPU per setting (2 threads), numbers depend on the machine only through float rounding.
@@ -40,7 +45,7 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=Path("config/config.yaml"))
     parser.add_argument("--model", default="mms_300m")
     parser.add_argument("--sweep", nargs="+", default=["5e-4:7", "5e-4:10", "1e-3:7"],
-                        help="lr:epochs of post-training")
+                        help="lr:epochs[:steps] of post-training")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (the workflow's post-training uses 2)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -54,8 +59,9 @@ def main() -> None:
           + " | in-domain avg | OOD avg |")
     print("|" + "---|" * (len(test_sets) + 6))
     for setting in args.sweep:
-        lr, epochs = setting.split(":")
-        settings = {**posttrain, "lr": float(lr), "epochs": int(epochs)}
+        lr, epochs, *steps = setting.split(":")
+        settings = {**posttrain, "lr": float(lr), "epochs": int(epochs),
+                    **({"max_steps": int(steps[0])} if steps else {})}
         with tempfile.TemporaryDirectory() as tmp:
             checkpoint = Path(tmp) / "posttrained.safetensors"
             stages.posttrain(args.model, cfg["models"][args.model], settings,

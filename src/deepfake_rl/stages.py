@@ -101,7 +101,7 @@ def posttrain(model_key: str, model_cfg: Mapping[str, Any], settings: Mapping[st
     schedule = TrainSettings(lr=settings["lr"], epochs=settings["epochs"], batch_size=settings["batch_size"],
                              valid_every=settings.get("valid_every"), seed=0, device=device,
                              crop=crop_for(settings["crop_seconds"], spec, features=False),
-                             keep=settings.get("keep", "best"))
+                             keep=settings.get("keep", "best"), max_steps=settings.get("max_steps"))
     valid_set = WaveformDataset(valid_store)
     require_both_classes(valid_set, valid_store)
     with resumable_job(output, [pretrained, train_store, valid_store], stage="posttrain", model=dict(model_cfg),
