@@ -54,7 +54,7 @@ def eers(checkpoint: Path, freeze: str, test_sets: dict[str, Path],
 
 
 def kept_step(checkpoint: Path) -> str:
-    """"kept/steps" of a trained checkpoint: the step whose state it holds (best validation EER) and the steps run."""
+    """"kept/steps" of a trained checkpoint: the step whose state it holds (per the run's keep setting) and the steps run."""
     metadata = read_checkpoint_metadata(checkpoint)
     return f"{metadata['kept_step']}/{metadata['steps']}"
 
