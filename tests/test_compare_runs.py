@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from deepfake_rl.__main__ import main
-from deepfake_rl.compare_runs import compare_runs, shown_difference
+from deepfake_rl.compare_runs import compare_runs, same_corpus_sets, shown_difference
 
 
 def results_tree(root: Path, eers: list[float], p_values: list[float], corpus: str = "c1",
@@ -99,3 +99,16 @@ def test_per_model_lines_say_so_when_no_set_has_a_known_domain(tmp_path):
     report, _ = compare_runs(tmp_path / "a", tmp_path / "b")
     assert "per model: left out, no test set is known to come from a domain whose corpus is the same" in report
     assert "per model, EER points" not in report
+
+
+def test_sets_count_as_the_same_corpus_only_where_both_runs_agree(tmp_path):
+    """Equal domain hashes: every set compared, recorded mapping or not. Differing hashes: a set whose two
+    recorded domains disagree is left out; a set recorded by one run only follows that run's mapping."""
+    equal = {"corpus_hashes": {"domains": {"add23": "a"}}}
+    sets = pd.Series(["add23", "itw", "dv"])
+    assert same_corpus_sets(sets, equal, equal).all()
+    first = {"corpus_hashes": {"domains": {"add23": "a", "itw": "b", "dfe24": "x"},
+                               "datasets": {"add23": "add23", "itw": "itw", "dv": "dfe24"}}}
+    second = {"corpus_hashes": {"domains": {"add23": "a", "itw": "b", "dfe24": "y"},
+                                "datasets": {"add23": "add23", "itw": "dfe24"}}}
+    assert list(same_corpus_sets(sets, first, second)) == [True, False, False]

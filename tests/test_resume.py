@@ -23,6 +23,7 @@ from deepfake_rl.data.dataset import WaveformDataset
 from deepfake_rl.data.rawboost import RawBoostSettings
 from deepfake_rl.methods import build_method
 from deepfake_rl.methods.base import Batch, Method
+from deepfake_rl.methods.sft import SFT
 from deepfake_rl.models import Detector, ModelSpec, load_detector, save_detector
 from deepfake_rl.train.loop import TrainingView, TrainSettings, train
 from deepfake_rl.train.resume import RESUME_NAME, TrainingInterrupted, fingerprint, load_state, save_state
@@ -220,3 +221,18 @@ def test_finetune_job_killed_by_sigterm_resumes_in_a_new_process(tmp_path):
         assert torch.equal(value, resumed.state_dict()[key]), key
     pd.testing.assert_frame_equal(pd.read_csv(killed / "log.csv").drop(columns="seconds"),
                                   pd.read_csv(whole / "log.csv").drop(columns="seconds"))
+
+
+def test_keep_final_resumes_and_a_keep_best_job_refuses_its_state(tmp_path, stores):
+    """keep final saves no best state: its own rerun resumes bit-identical to an uninterrupted keep-final run;
+    a keep-best run given that state stops with a message naming the file, not a crash inside torch."""
+    settings = TrainSettings(**{**vars(SETTINGS), "keep": "final"})
+    reference = run(stores, SFT(), settings, tmp_path / "reference.csv")
+    resume, checkpointed = tmp_path / "resume.pt", TrainSettings(**{**vars(settings), "checkpoint_every": 2})
+    with pytest.raises(TrainingInterrupted):
+        run(stores, Failing(SFT(), 3, "sigterm"), checkpointed, tmp_path / "log.csv", resume)
+    with pytest.raises(ValueError, match="resume.pt: saved by a run that keeps its final state"):
+        run(stores, SFT(), TrainSettings(**{**vars(checkpointed), "keep": "best"}), tmp_path / "log.csv", resume)
+    resumed = run(stores, SFT(), checkpointed, tmp_path / "log.csv", resume)
+    assert resumed[2].kept_step == resumed[2].steps == 8
+    assert_same_run(reference, resumed)

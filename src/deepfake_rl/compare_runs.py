@@ -82,16 +82,22 @@ def shown_difference(first: Any, second: Any, width: int = 60) -> str:
 
 
 def same_corpus_sets(datasets: pd.Series, first: dict[str, Any], second: dict[str, Any]) -> pd.Series:
-    """Which test sets come from a domain whose corpus hash is the same in both runs (all, without hashes).
-    A set's domain is the config's, recorded in environment.json (corpus_hashes.datasets); a set whose domain
-    neither run recorded counts as not the same (runs before that record: compare on all sets by hand)."""
+    """Which test sets come from a domain whose corpus hash is the same in both runs: all where the two runs'
+    domain hashes are equal (or neither records any); else by each set's domain, the config's, recorded in
+    environment.json (corpus_hashes.datasets). A set whose domain is not recorded, or recorded differently by
+    the two runs, counts as not the same."""
     hashes = [env.get("corpus_hashes", {}) for env in (first, second)]
     domains = [record.get("domains", {}) for record in hashes]
-    if not domains[0] and not domains[1]:
+    if domains[0] == domains[1]:
         return pd.Series(True, index=datasets.index)
     equal = {domain for domain in domains[0] if domains[0][domain] == domains[1].get(domain)}
-    dataset_domains = {**hashes[1].get("datasets", {}), **hashes[0].get("datasets", {})}
-    return datasets.map(lambda name: dataset_domains.get(name) in equal)
+    recorded = [record.get("datasets") or {} for record in hashes]
+
+    def domain_of(name: str) -> str | None:
+        named = {mapping[name] for mapping in recorded if name in mapping}
+        return named.pop() if len(named) == 1 else None
+
+    return datasets.map(lambda name: domain_of(name) in equal)
 
 
 def movement_by_model(runs: pd.DataFrame) -> list[str]:
@@ -139,7 +145,8 @@ def compare_runs(first: str | Path, second: str | Path, alpha: float = ALPHA) ->
         lines += [f"per model, EER points, {where}:"] + movement_by_model(runs[same])
     elif len(runs):
         lines.append("per model: left out, no test set is known to come from a domain whose corpus is the same "
-                     "bytes in both (neither environment.json records corpus_hashes.datasets, or every domain differs)")
+                     "bytes in both (no environment.json records corpus_hashes.datasets, or only one records domain hashes, "
+                     "or every domain differs)")
     tests = pd.read_csv(first / "significance.csv").merge(pd.read_csv(second / "significance.csv"),
                                                            on=TEST_KEYS, suffixes=("_a", "_b"))
     tests["verdict_a"] = verdict(tests["difference_a"], tests["p_value_a"], alpha)

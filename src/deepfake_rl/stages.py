@@ -95,13 +95,13 @@ def posttrain(model_key: str, model_cfg: Mapping[str, Any], settings: Mapping[st
               train_store: str | Path, valid_store: str | Path, output: str | Path, log_csv: str | Path,
               device: str = "cpu") -> float:
     """Supervised post-training (cross-entropy) of front end + new head on waveforms; keeps the state that
-    `settings["keep"]` names (default best); returns that state's validation EER."""
+    `settings["keep"]` names (default final, as the schema's); returns that state's validation EER."""
     spec = ModelSpec.from_config(model_key, model_cfg)
     detector = initial_detector(spec, "pretrained", pretrained, settings["freeze"], seed=0)
     schedule = TrainSettings(lr=settings["lr"], epochs=settings["epochs"], batch_size=settings["batch_size"],
                              valid_every=settings.get("valid_every"), seed=0, device=device,
                              crop=crop_for(settings["crop_seconds"], spec, features=False),
-                             keep=settings.get("keep", "best"), max_steps=settings.get("max_steps"))
+                             keep=settings.get("keep", "final"), max_steps=settings.get("max_steps"))
     valid_set = WaveformDataset(valid_store)
     require_both_classes(valid_set, valid_store)
     with resumable_job(output, [pretrained, train_store, valid_store], stage="posttrain", model=dict(model_cfg),

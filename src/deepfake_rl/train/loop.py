@@ -252,6 +252,9 @@ def train(detector: nn.Module, method: Method, train_set: Dataset, valid_set: Da
         optimiser.load_state_dict(saved["optimiser"])
         method.load_state_dict(saved["method"], detector)
         best_eer, best_step, best_state = saved["best_eer"], saved["best_step"], saved["best_state"]
+        if keep_best and best_state is None:
+            raise ValueError(f"{resume_path}: saved by a run that keeps its final state (keep final), so it holds "
+                             "no best state to resume keep best from; delete it to start the job afresh")
         rows, step, elapsed = saved["rows"], saved["step"], saved["seconds"]
         first_epoch, skip = saved["epoch"], saved["epoch_step"]
         log.info("resuming %s at step %d (epoch %d) from %s", desc, step, first_epoch, resume_path)
