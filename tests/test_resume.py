@@ -225,14 +225,18 @@ def test_finetune_job_killed_by_sigterm_resumes_in_a_new_process(tmp_path):
 
 def test_keep_final_resumes_and_a_keep_best_job_refuses_its_state(tmp_path, stores):
     """keep final saves no best state: its own rerun resumes bit-identical to an uninterrupted keep-final run;
-    a keep-best run given that state stops with a message naming the file, not a crash inside torch."""
+    a keep-best run does not use that state (another job's, by its fingerprint) and starts afresh, as for any
+    state of another job, instead of failing inside torch."""
     settings = TrainSettings(**{**vars(SETTINGS), "keep": "final"})
     reference = run(stores, SFT(), settings, tmp_path / "reference.csv")
     resume, checkpointed = tmp_path / "resume.pt", TrainSettings(**{**vars(settings), "checkpoint_every": 2})
     with pytest.raises(TrainingInterrupted):
         run(stores, Failing(SFT(), 3, "sigterm"), checkpointed, tmp_path / "log.csv", resume)
-    with pytest.raises(ValueError, match="resume.pt: saved by a run that keeps its final state"):
-        run(stores, SFT(), TrainSettings(**{**vars(checkpointed), "keep": "best"}), tmp_path / "log.csv", resume)
+    other = tmp_path / "other" / "resume.pt"
+    other.parent.mkdir()
+    other.write_bytes(resume.read_bytes())
+    refused = run(stores, SFT(), TrainSettings(**{**vars(checkpointed), "keep": "best"}), tmp_path / "best.csv", other)
+    assert refused[2].resumed_from == 0 and refused[2].steps == 8
     resumed = run(stores, SFT(), checkpointed, tmp_path / "log.csv", resume)
-    assert resumed[2].kept_step == resumed[2].steps == 8
+    assert resumed[2].resumed_from == 3 and resumed[2].kept_step == resumed[2].steps == 8
     assert_same_run(reference, resumed)

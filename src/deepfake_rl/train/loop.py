@@ -80,9 +80,9 @@ class TrainResult:
     best_step: int
     steps: int
     seconds: float
+    kept_eer: float                    # the validation EER and step of the state the detector holds on return
+    kept_step: int
     resumed_from: int = 0              # the step a saved state was resumed at (0: a fresh run)
-    kept_eer: float = math.nan         # the validation EER and step of the state the detector holds on return
-    kept_step: int = 0
 
     def metadata(self) -> dict[str, Any]:
         """What a trained checkpoint records about its training."""
@@ -219,7 +219,8 @@ def train(detector: nn.Module, method: Method, train_set: Dataset, valid_set: Da
     lowest validation EER (the earliest of equal ones), or the final one.
 
     With `resume_path`: continue from the state saved there by an interrupted run of the same job
-    (`fingerprint` tells jobs apart), and save the state there every `checkpoint_every` steps and on
+    (`fingerprint` tells jobs apart; `settings.keep` is added to it, since a keep-final state holds no best
+    state to resume keep best from), and save the state there every `checkpoint_every` steps and on
     SIGTERM/SIGINT (then raise TrainingInterrupted). The caller removes the file once its outputs
     are written."""
     if settings.augment is not None and inputs_are_features:
@@ -243,6 +244,7 @@ def train(detector: nn.Module, method: Method, train_set: Dataset, valid_set: Da
     if settings.max_steps is not None:
         total = min(total, settings.max_steps)
     keep_best = settings.keep == "best"
+    fingerprint = f"{fingerprint}|keep={settings.keep}"
     best_eer, best_step, best_state = math.inf, 0, _state_copy(detector) if keep_best else None
     rows: list[dict[str, Any]] = []
     step, first_epoch, skip, elapsed = 0, 0, 0, 0.0
@@ -252,9 +254,6 @@ def train(detector: nn.Module, method: Method, train_set: Dataset, valid_set: Da
         optimiser.load_state_dict(saved["optimiser"])
         method.load_state_dict(saved["method"], detector)
         best_eer, best_step, best_state = saved["best_eer"], saved["best_step"], saved["best_state"]
-        if keep_best and best_state is None:
-            raise ValueError(f"{resume_path}: saved by a run that keeps its final state (keep final), so it holds "
-                             "no best state to resume keep best from; delete it to start the job afresh")
         rows, step, elapsed = saved["rows"], saved["step"], saved["seconds"]
         first_epoch, skip = saved["epoch"], saved["epoch_step"]
         log.info("resuming %s at step %d (epoch %d) from %s", desc, step, first_epoch, resume_path)
@@ -268,7 +267,8 @@ def train(detector: nn.Module, method: Method, train_set: Dataset, valid_set: Da
         eer = validation_eer(detector, valid_set, inputs_are_features, settings)
         if eer < best_eer:
             best_eer, best_step = eer, step
-            best_state = _state_copy(detector) if keep_best else None
+            if keep_best:
+                best_state = _state_copy(detector)
         return eer
 
     def save(epoch: int, epoch_step: int, epoch_start: dict[str, Any]) -> None:
