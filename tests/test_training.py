@@ -4,7 +4,9 @@ cache -> fine-tuning -> scoring -> Table 1), and the table layout."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
@@ -132,6 +134,22 @@ def test_model_stages_end_to_end_in_process(tmp_path, model_cfg):
     scores = [run / "scores" / f"{n}.csv" for n in names]
     stages.score(run / "model.safetensors", finetune["freeze"], [caches[n] for n in names], scores,
                  [run / "embeddings" / f"{n}.h5" for n in names])
+    # a score job's seeds in one pass over each set: the same bytes as each checkpoint scored alone
+    alone = [two_stage / "scores" / f"{n}.csv" for n in names]
+    stages.score(two_stage / "model.safetensors", finetune["freeze"], [caches[n] for n in names], alone,
+                 [two_stage / "embeddings" / f"{n}.h5" for n in names])
+    together = [tmp_path / "together" / f"{run_number}_{n}" for run_number in (0, 1) for n in names]
+    stages.score_runs([run / "model.safetensors", two_stage / "model.safetensors"], finetune["freeze"],
+                      [caches[n] for n in names], [f"{path}.csv" for path in together],
+                      [f"{path}.h5" for path in together])
+    assert [Path(f"{path}.csv").read_bytes() for path in together] == [path.read_bytes() for path in scores + alone]
+    singles = [directory / "embeddings" / f"{n}.h5" for directory in (run, two_stage) for n in names]
+    for path, single in zip(together, singles, strict=True):
+        with h5py.File(f"{path}.h5") as joint, h5py.File(single) as own:
+            assert np.array_equal(joint["embeddings"][()], own["embeddings"][()])
+    with pytest.raises(ValueError, match="2 checkpoints x 3 datasets"):
+        stages.score_runs([run / "model.safetensors"] * 2, finetune["freeze"], [caches[n] for n in names],
+                          [f"{path}.csv" for path in together[:3]], [f"{path}.h5" for path in together[:3]])
     # the cached path scores exactly like the waveform path
     on_waves = tmp_path / "waves.csv"
     stages.score(run / "model.safetensors", "none", [tests["add23"]], [on_waves], [tmp_path / "w.h5"])

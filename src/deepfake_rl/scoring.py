@@ -10,6 +10,7 @@ on the batching beyond float rounding.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,25 +67,40 @@ def model_inputs(detector: nn.Module, batch: dict[str, torch.Tensor], inputs_are
     return detector.prefix(inputs, lengths)
 
 
-@torch.no_grad()
 def score_dataset(detector: nn.Module, dataset: Dataset, *, inputs_are_features: bool, batch_size: int = 16,
                   device: str | torch.device = "cpu", progress: bool = True, desc: str = "score",
                   max_padded: int | None = None) -> Scores:
     """Logits and pooled embeddings for every item, in dataset order (eval mode, no gradients);
     `max_padded` bounds each batch's padded size (see `length_batches`)."""
+    return score_with_each([detector], dataset, inputs_are_features=inputs_are_features, batch_size=batch_size,
+                           device=device, progress=progress, desc=desc, max_padded=max_padded)[0]
+
+
+@torch.no_grad()
+def score_with_each(detectors: Sequence[nn.Module], dataset: Dataset, *, inputs_are_features: bool,
+                    batch_size: int = 16, device: str | torch.device = "cpu", progress: bool = True,
+                    desc: str = "score", max_padded: int | None = None) -> list[Scores]:
+    """`score_dataset` for several detectors of one model (the seeds of a run) in one pass over the data:
+    each batch is read and padded once and given to every detector, so a cached test set is read once
+    per job, not once per seed. Each detector sees the same batches as when scored alone."""
     device = torch.device(device)
-    was_training = detector.training
-    detector.eval()
+    was_training = [detector.training for detector in detectors]
+    for detector in detectors:
+        detector.eval()
     batches = length_batches(np.asarray(dataset.lengths()), batch_size, max_padded)
-    logits: list[np.ndarray] = []
-    pooled: list[np.ndarray] = []
+    logits: list[list[np.ndarray]] = [[] for _ in detectors]
+    pooled: list[list[np.ndarray]] = [[] for _ in detectors]
     order: list[np.ndarray] = []
     for indices in tqdm(batches, desc=desc, unit="batch", disable=not progress):
         batch = collate_padded([dataset[int(i)] for i in indices])
-        output = detector.suffix(*model_inputs(detector, batch, inputs_are_features, device))
-        logits.append(output.logits.float().cpu().numpy())
-        pooled.append(output.pooled.float().cpu().numpy())
+        for number, detector in enumerate(detectors):
+            output = detector.suffix(*model_inputs(detector, batch, inputs_are_features, device))
+            logits[number].append(output.logits.float().cpu().numpy())
+            pooled[number].append(output.pooled.float().cpu().numpy())
         order.append(batch["index"].numpy())
-    detector.train(was_training)
+    for detector, training in zip(detectors, was_training):
+        detector.train(training)
     position = np.argsort(np.concatenate(order))
-    return Scores(np.concatenate(logits)[position], np.concatenate(pooled)[position], np.asarray(dataset.labels))
+    labels = np.asarray(dataset.labels)
+    return [Scores(np.concatenate(own_logits)[position], np.concatenate(own_pooled)[position], labels)
+            for own_logits, own_pooled in zip(logits, pooled)]

@@ -22,7 +22,7 @@ from deepfake_rl.models.detector import Detector
 from deepfake_rl.models.feature_cache import FeatureDataset, write_feature_cache
 from deepfake_rl.models.pretrain import build_pretraining_model, pretrain_frontend, pretrained_frontend_state
 from deepfake_rl.models.spec import ModelSpec
-from deepfake_rl.scoring import score_dataset
+from deepfake_rl.scoring import Scores, score_with_each
 from deepfake_rl.train.loop import TrainSettings, train
 from deepfake_rl.train.resume import resumable_job
 
@@ -180,18 +180,39 @@ def score(checkpoint: str | Path, freeze: str, inputs: Sequence[str | Path], sco
           max_batch_seconds: float | None = None) -> None:
     """Scores CSV and pooled embeddings (HDF5) of one checkpoint on each dataset (paired lists);
     `max_batch_seconds`: at most this much padded audio per batch (speed only; see scoring.length_batches)."""
-    detector = load_detector(checkpoint, freeze=freeze).to(device)
-    for data, scores_path, embeddings_path in zip(inputs, scores_csv, embeddings_h5, strict=True):
+    score_runs([checkpoint], freeze, inputs, scores_csv, embeddings_h5, batch_size=batch_size, device=device,
+               max_batch_seconds=max_batch_seconds)
+
+
+def score_runs(checkpoints: Sequence[str | Path], freeze: str, inputs: Sequence[str | Path],
+               scores_csv: Sequence[str | Path], embeddings_h5: Sequence[str | Path], batch_size: int = 16,
+               device: str = "cpu", max_batch_seconds: float | None = None) -> None:
+    """`score` for several checkpoints of one model (the seeds of a run), each dataset read once for all.
+    Outputs are checkpoint-major: checkpoint k's file for dataset j is entry k * len(inputs) + j."""
+    if len(scores_csv) != len(checkpoints) * len(inputs) or len(embeddings_h5) != len(scores_csv):
+        raise ValueError(f"{len(checkpoints)} checkpoints x {len(inputs)} datasets need as many scores and "
+                         f"embeddings files, got {len(scores_csv)} and {len(embeddings_h5)}")
+    detectors = [load_detector(checkpoint, freeze=freeze).to(device) for checkpoint in checkpoints]
+    for number, data in enumerate(inputs):
         dataset, features = open_inputs(data)
         if isinstance(dataset, FeatureDataset):
-            dataset.check_compatible(detector)
-        scores = score_dataset(detector, dataset, inputs_are_features=features, batch_size=batch_size,
+            for detector in detectors:
+                dataset.check_compatible(detector)
+        each = score_with_each(detectors, dataset, inputs_are_features=features, batch_size=batch_size,
                                device=device, desc=f"score {Path(data).stem}",
-                               max_padded=frames_for(max_batch_seconds, detector.spec, features))
-        with atomic_path(scores_path) as temporary:
-            scores.table(dataset.ids).to_csv(temporary, index=False, float_format="%.6g")
-        with atomic_path(embeddings_path) as temporary, h5py.File(temporary, "w") as handle:
-            handle.create_dataset("embeddings", data=scores.embeddings.astype(np.float32))
-            handle.create_dataset("label", data=scores.labels.astype(np.int8))
-            handle.create_dataset("id", data=dataset.ids, dtype=h5py.string_dtype("utf-8"))
-            handle.attrs["checkpoint"] = str(checkpoint)
+                               max_padded=frames_for(max_batch_seconds, detectors[0].spec, features))
+        for run, (checkpoint, scores) in enumerate(zip(checkpoints, each)):
+            output = run * len(inputs) + number
+            write_scores(scores, dataset.ids, checkpoint, scores_csv[output], embeddings_h5[output])
+
+
+def write_scores(scores: Scores, ids: list[str], checkpoint: str | Path, scores_csv: str | Path,
+                 embeddings_h5: str | Path) -> None:
+    """One run's scores CSV and embeddings HDF5 for one dataset, each written aside and renamed."""
+    with atomic_path(scores_csv) as temporary:
+        scores.table(ids).to_csv(temporary, index=False, float_format="%.6g")
+    with atomic_path(embeddings_h5) as temporary, h5py.File(temporary, "w") as handle:
+        handle.create_dataset("embeddings", data=scores.embeddings.astype(np.float32))
+        handle.create_dataset("label", data=scores.labels.astype(np.int8))
+        handle.create_dataset("id", data=ids, dtype=h5py.string_dtype("utf-8"))
+        handle.attrs["checkpoint"] = str(checkpoint)

@@ -86,14 +86,9 @@ def _score(job: Any) -> None:
     """Every seed's checkpoint of one (model, method) on every test set: outputs are seed-major."""
     from deepfake_rl import stages
 
-    checkpoints, data = list(job.input.checkpoints), list(job.input.data)
-    scores, embeddings = list(job.output.scores), list(job.output.embeddings)
-    per_seed = len(data)
-    for index, checkpoint in enumerate(checkpoints):
-        part = slice(index * per_seed, (index + 1) * per_seed)
-        stages.score(checkpoint, job.params.freeze, data, scores[part], embeddings[part],
-                     batch_size=job.params.batch_size, device=job.params.device,
-                     max_batch_seconds=inference_batch_seconds(job))
+    stages.score_runs(list(job.input.checkpoints), job.params.freeze, list(job.input.data),
+                      list(job.output.scores), list(job.output.embeddings), batch_size=job.params.batch_size,
+                      device=job.params.device, max_batch_seconds=inference_batch_seconds(job))
 
 
 def _table1(job: Any) -> None:
