@@ -161,6 +161,21 @@ def test_model_stages_end_to_end_in_process(tmp_path, model_cfg):
     assert len(table) == 1 and np.isfinite(table.iloc[0, 5:].to_numpy(dtype=float)).all()
 
 
+def test_posttrain_seed_draws_another_detector_and_defaults_to_zero(tmp_path, model_cfg):
+    spec = ModelSpec.from_config("tiny", model_cfg)
+    pool, valid = labelled_store(tmp_path / "pool.h5", 8, 0), labelled_store(tmp_path / "valid.h5", 4, 1)
+    pretrained = tmp_path / "pretrained.safetensors"
+    save_frontend(pretrained_frontend_state(build_pretraining_model(spec, 0)), pretrained, spec)
+    post = {"freeze": "cnn", "lr": 2e-3, "epochs": 1, "batch_size": 4, "crop_seconds": 0.5, "valid_every": None}
+    states = {}
+    for name, extra in {"default": {}, "seed0": {"seed": 0}, "seed1": {"seed": 1}}.items():
+        output = tmp_path / f"{name}.safetensors"
+        stages.posttrain("tiny", model_cfg, {**post, **extra}, pretrained, pool, valid, output, tmp_path / f"{name}.csv")
+        states[name] = load_detector(output).state_dict()
+    assert all(torch.equal(states["default"][key], states["seed0"][key]) for key in states["default"])
+    assert not torch.equal(states["seed0"]["head.weight"], states["seed1"]["head.weight"])
+
+
 def test_table1_follows_the_paper_rows_and_averages():
     rows = []
     for model, method, seeds in (("mms_1b", "sft", (1, 2)), ("xlsr_2b", "none", (0,)), ("xlsr_2b", "sft", (1, 2))):

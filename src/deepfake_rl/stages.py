@@ -97,9 +97,10 @@ def posttrain(model_key: str, model_cfg: Mapping[str, Any], settings: Mapping[st
     """Supervised post-training (cross-entropy) of front end + new head on waveforms; keeps the state that
     `settings["keep"]` names (default final, as the schema's); returns that state's validation EER."""
     spec = ModelSpec.from_config(model_key, model_cfg)
-    detector = initial_detector(spec, "pretrained", pretrained, settings["freeze"], seed=0)
+    seed = int(settings.get("seed", 0))
+    detector = initial_detector(spec, "pretrained", pretrained, settings["freeze"], seed=seed)
     schedule = TrainSettings(lr=settings["lr"], epochs=settings["epochs"], batch_size=settings["batch_size"],
-                             valid_every=settings.get("valid_every"), seed=0, device=device,
+                             valid_every=settings.get("valid_every"), seed=seed, device=device,
                              crop=crop_for(settings["crop_seconds"], spec, features=False),
                              keep=settings.get("keep", "final"), max_steps=settings.get("max_steps"))
     valid_set = WaveformDataset(valid_store)
