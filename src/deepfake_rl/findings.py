@@ -68,6 +68,13 @@ def verdict(difference: float, p_value: float, expected: str, alpha: float = ALP
     return "reproduced" if (difference > 0) == (expected == "+") else "opposite"
 
 
+def default_in_domain_set(significance: pd.DataFrame) -> str:
+    """The in-domain set findings use when none is named: the first single set of significance.csv (its
+    rows follow the score files, the config's first in-domain set first: DFE24 4 s in the default)."""
+    datasets = [name for name in significance["dataset"].drop_duplicates() if not str(name).startswith("avg:")]
+    return str(datasets[0]) if datasets else ""
+
+
 def findings_table(significance: pd.DataFrame, in_domain_set: str, alpha: float = ALPHA) -> pd.DataFrame:
     """One row per model x finding whose comparison is in `significance` (EERs in percent)."""
     columns = {"in_domain": in_domain_set, "out_of_domain": OUT_OF_DOMAIN}

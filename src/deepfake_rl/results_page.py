@@ -190,10 +190,9 @@ def _drift_section(drift: pd.DataFrame) -> list[str]:
 
 def _findings(significance: pd.DataFrame, in_domain_set: str | None) -> tuple[str, pd.DataFrame]:
     """(the in-domain set used, the findings table); the default set is the first of significance.csv."""
-    from deepfake_rl.findings import findings_table
+    from deepfake_rl.findings import default_in_domain_set, findings_table
 
-    datasets = [name for name in significance["dataset"].drop_duplicates() if not str(name).startswith("avg:")]
-    in_domain_set = in_domain_set or (datasets[0] if datasets else "")
+    in_domain_set = in_domain_set or default_in_domain_set(significance)
     return in_domain_set, findings_table(significance, in_domain_set)
 
 
