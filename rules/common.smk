@@ -1,6 +1,7 @@
 # Helpers shared by the rule files: paths, config lookups, and the source modules each stage
 # depends on (Snakemake does not track modules imported by a script, so they are declared inputs).
 
+import os
 import re
 from pathlib import Path
 
@@ -12,8 +13,10 @@ SRC = Path(workflow.basedir) / "src" / "deepfake_rl"
 
 
 def src(*modules):
-    """Source files of deepfake_rl a rule depends on, as inputs: editing them reruns that rule."""
-    return [str(SRC / module) for module in modules]
+    """Source files of deepfake_rl a rule depends on, as inputs: editing them reruns that rule. Relative to
+    the working directory: Snakemake reruns a job whose *set* of input paths changed, so absolute paths
+    would rerun every job of a checkout that was moved or copied with its results."""
+    return [os.path.relpath(SRC / module) for module in modules]
 
 
 CORPUS_CODE = src("data/embedded/build.py", "data/embedded/attacks.py", "data/embedded/channels.py",

@@ -68,6 +68,15 @@ def test_second_run_has_nothing_to_do(tiny_run):
     assert "Nothing to be done" in snakemake("-n")
 
 
+def test_a_moved_checkout_with_its_results_has_nothing_to_do(tiny_run, tmp_path):
+    """Rules name their code inputs relative to the checkout: Snakemake reruns a job whose set of input
+    paths changed, so absolute ones made a moved or copied run start again from the corpus."""
+    repo, _ = tiny_run
+    moved = tmp_path / "moved"
+    shutil.copytree(repo, moved, symlinks=True)   # copy2: modification times kept, as `mv` or `cp -a`
+    assert "Nothing to be done" in snakemake_runner(moved)("-n")
+
+
 def test_resume_checkpoint_interval_reruns_nothing(tiny_run):
     """How often jobs save resume states changes no result, so it is not a param (issue 10 item 2)."""
     repo, snakemake = tiny_run
