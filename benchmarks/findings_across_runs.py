@@ -63,7 +63,7 @@ def averages_across(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 def labels_of(results: Sequence[Path]) -> list[str]:
     """A short label per results folder: its parent's name (the run's folder), else the path itself."""
-    labels = [path.resolve().parent.name or str(path) for path in results]
+    labels = [path.absolute().parent.name or str(path) for path in results]
     return labels if len(set(labels)) == len(labels) else [str(path) for path in results]
 
 
