@@ -9,14 +9,14 @@ from deepfake_rl.config import BASE_INITS, base_init, finetune_shared_settings, 
 from deepfake_rl.data.segment import DEFAULT_MIN_SECONDS
 
 DATA = config["data_dir"]
-SRC = Path(workflow.basedir) / "src" / "deepfake_rl"
+# relative to the working directory: Snakemake reruns a job whose *set* of input paths changed, so absolute
+# code paths would rerun every job of a checkout that was moved or copied with its results
+SRC = Path(os.path.relpath(workflow.basedir)) / "src" / "deepfake_rl"
 
 
 def src(*modules):
-    """Source files of deepfake_rl a rule depends on, as inputs: editing them reruns that rule. Relative to
-    the working directory: Snakemake reruns a job whose *set* of input paths changed, so absolute paths
-    would rerun every job of a checkout that was moved or copied with its results."""
-    return [os.path.relpath(SRC / module) for module in modules]
+    """Source files of deepfake_rl a rule depends on, as inputs: editing them reruns that rule."""
+    return [str(SRC / module) for module in modules]
 
 
 CORPUS_CODE = src("data/embedded/build.py", "data/embedded/attacks.py", "data/embedded/channels.py",

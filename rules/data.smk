@@ -18,8 +18,8 @@ if REAL_CORPUS:
     REAL_DOMAINS = config["corpus"]["domains"]
     # every loader module counts (a glob, so a new loader cannot be left out of the list)
     IMPORT_CODE = src("data/real_corpus.py", "data/audio_io.py", "data/media.py", "data/manifest.py",
-                      "data/bad_files.py") + src(*sorted(
-        str(module.relative_to(SRC)) for module in (SRC / "data" / "corpora").glob("*.py")))
+                      "data/bad_files.py") + sorted(
+        str(module) for module in (SRC / "data" / "corpora").glob("*.py"))
 
     def real_domain_setting(key, default=None):
         """A domain's setting, falling back to the corpus-wide one (a params: lookup)."""

@@ -4,11 +4,13 @@ the repository (shared by tests/test_pipeline_tiny.py and tests/test_slurm.py)."
 from __future__ import annotations
 
 import copy
+import importlib.util
 import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Callable
 
 import pytest
@@ -27,6 +29,16 @@ def repo() -> Path:
 def default_config() -> dict:
     with open(REPO / "config" / "config.yaml", encoding="utf-8") as handle:
         return copy.deepcopy(yaml.safe_load(handle))
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """benchmarks/<name>.py as a module (the folder is scripts, not a package), registered in sys.modules so
+    that its dataclasses can look their module up."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def copy_repository(destination: Path) -> Path:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from deepfake_rl.findings import OUT_OF_DOMAIN
-from tests.conftest import REPO
+from tests.conftest import load_benchmark
 
-_spec = importlib.util.spec_from_file_location("findings_across_runs", REPO / "benchmarks" / "findings_across_runs.py")
-findings_across_runs = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(findings_across_runs)
+findings_across_runs = load_benchmark("findings_across_runs")
 
 SIGNIFICANCE_COLUMNS = ["model", "dataset", "method_a", "method_b", "eer_a", "eer_b", "difference", "low", "high",
                         "p_value"]

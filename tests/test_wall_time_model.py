@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
-from tests.conftest import REPO
+from tests.conftest import load_benchmark
 
-_spec = importlib.util.spec_from_file_location("wall_time_model", REPO / "benchmarks" / "wall_time_model.py")
-wall_time_model = importlib.util.module_from_spec(_spec)
-sys.modules["wall_time_model"] = wall_time_model   # its dataclass looks its module up
-_spec.loader.exec_module(wall_time_model)
+wall_time_model = load_benchmark("wall_time_model")
 
 
 def job(stamp: str, rule: str, jobid: int, inputs: str, outputs: str, threads: int) -> str:
