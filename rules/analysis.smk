@@ -32,7 +32,8 @@ rule uncertainty:
     """Bootstrap EER intervals per run x test set, intervals over seeds, paired tests between methods."""
     input:
         scores=all_scores(),
-        code=ANALYSIS_CODE + src("uncertainty.py"),
+        stores=[store_path(dataset) for dataset in test_set_names()],  # each segment's recording
+        code=ANALYSIS_CODE + src("uncertainty.py", "data/store.py"),
     output:
         intervals="results/eer_intervals.csv",
         seeds="results/eer_seed_intervals.csv",

@@ -114,6 +114,22 @@ def test_half_widths_and_significance_counts_by_hand(tmp_path):
         {"a": "grpo_s", "b": "grpo", "tests": 1, "p < 0.05": 1, "a lower": 0, "b lower": 1}]
 
 
+def test_intervals_over_recordings_say_so_and_count_the_recordings(tmp_path):
+    import pandas as pd
+
+    results = results_tree(tmp_path)
+    intervals = pd.read_csv(results / "eer_intervals.csv")
+    assert "recordings" not in half_widths(intervals).columns.str.cat(sep=" ")   # older tables: utterances
+    assert "utterances resampled" in render_page(results)
+    by_recording = intervals.assign(resampled="recordings", n_resampled_real=intervals["dataset"].map(
+        {"dfe24_4s": 4, "add23": 100}), n_resampled_fake=intervals["dataset"].map({"dfe24_4s": 5, "add23": 90}))
+    by_recording.to_csv(results / "eer_intervals.csv", index=False)
+    widths = half_widths(by_recording)
+    assert widths["real recordings"].tolist() == [4, 100] and widths["fake recordings"].tolist() == [5, 90]
+    page = render_page(results)
+    assert "recordings (each with all its segments) resampled" in page and "utterances resampled" not in page
+
+
 def test_the_readme_block_is_the_pages_main_part_and_nothing_else_changes(tmp_path):
     results = results_tree(tmp_path)
     readme = tmp_path / "README.md"

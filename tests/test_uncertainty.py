@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 
 from deepfake_rl.metrics import UndefinedMetricError, eer_from_labels
+from deepfake_rl.data.store import Segment, write_store
 from deepfake_rl.uncertainty import (aligned_scores, bootstrap_eer, paired_average_bootstrap, paired_bootstrap,
-                                     seed_interval, stratified_weights, uncertainty_stage, weighted_eers)
+                                     recording_indices, seed_interval, store_recordings, stratified_weights,
+                                     uncertainty_stage, weighted_eers)
 
 
 def trials(n: int, separation: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -29,6 +31,52 @@ def test_weighted_eer_is_the_eer_of_the_resampled_trials():
     expected = [eer_from_labels(scores[p], labels[p]) for p in picks]
     assert np.allclose(weighted_eers(scores, labels, weights), expected)
     assert weighted_eers(scores, labels, np.ones(300))[0] == pytest.approx(eer_from_labels(scores, labels))
+
+
+def segmented(scores: np.ndarray, labels: np.ndarray, pieces: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every trial cut into `pieces` segments that score alike (perfectly correlated): scores, labels, recordings."""
+    return np.repeat(scores, pieces), np.repeat(labels, pieces), np.repeat(np.arange(scores.size), pieces)
+
+
+def test_recording_weights_give_each_segment_its_recordings_draw():
+    labels = np.array([0, 0, 0, 1, 1, 0, 1])
+    groups = np.array([7, 7, 3, 5, 5, 9, 2])          # class 0: recordings 7 (2 segments), 3, 9; class 1: 5 (2), 2
+    weights = np.concatenate(list(stratified_weights(labels, 300, seed=4, groups=groups)))
+    assert np.array_equal(weights[:, 0], weights[:, 1]) and np.array_equal(weights[:, 3], weights[:, 4])
+    assert np.all(weights[:, [0, 2, 5]].sum(axis=1) == 3) and np.all(weights[:, [3, 6]].sum(axis=1) == 2)
+    assert np.all(weights[:, labels == 0].sum(axis=1) == weights[:, [1, 2, 5]].sum(axis=1) + weights[:, 0])
+    # one segment per recording: the recording bootstrap is the utterance bootstrap, draw for draw
+    one_each = np.concatenate(list(stratified_weights(labels, 300, seed=4, groups=np.arange(7))))
+    assert np.array_equal(one_each, np.concatenate(list(stratified_weights(labels, 300, seed=4))))
+    with pytest.raises(ValueError, match="6 recording indices for 7"):
+        next(stratified_weights(labels, 10, seed=0, groups=groups[:6]))
+
+
+def test_cutting_recordings_into_segments_narrows_only_the_utterance_bootstrap():
+    """Ten alike segments per recording carry no more evidence than the recording: resampling recordings gives
+    exactly the interval of the uncut set (same draws, each weight x 10); resampling segments one by one gives an
+    interval about sqrt(10) times narrower, the optimism the recording bootstrap removes."""
+    scores, labels = trials(80, 1.0, 11)
+    whole = bootstrap_eer(scores, labels, n_resamples=400, seed=2)
+    cut_scores, cut_labels, recordings = segmented(scores, labels, 10)
+    by_recording = bootstrap_eer(cut_scores, cut_labels, n_resamples=400, seed=2, groups=recordings)
+    by_segment = bootstrap_eer(cut_scores, cut_labels, n_resamples=400, seed=2)
+    assert (by_recording.low, by_recording.high) == pytest.approx((whole.low, whole.high))
+    assert by_recording.method.endswith("recordings") and by_segment.method.endswith("utterances")
+    width = whole.high - whole.low
+    assert by_segment.high - by_segment.low < 0.5 * width
+    other = trials(80, 1.0, 12)[0]
+    paired_whole = paired_bootstrap(scores, other, labels, n_resamples=400, seed=2)
+    paired_cut = paired_bootstrap(cut_scores, np.repeat(other, 10), cut_labels, n_resamples=400, seed=2,
+                                  groups=recordings)
+    assert paired_cut.p_value == pytest.approx(paired_whole.p_value)
+    assert (paired_cut.low, paired_cut.high) == pytest.approx((paired_whole.low, paired_whole.high))
+
+
+def test_recording_indices_name_the_scores_when_an_utterance_is_not_in_the_store():
+    assert list(recording_indices(["a_0", "a_1", "b_0"], {"a_0": "a", "a_1": "a", "b_0": "b"}, "x.csv")) == [0, 0, 1]
+    with pytest.raises(ValueError, match=r"runs/x\.csv: 1 scored utterances are not in .*'c_0'"):
+        recording_indices(["a_0", "c_0"], {"a_0": "a"}, "runs/x.csv")
 
 
 def test_stratified_weights_keep_class_sizes_and_are_seeded():
@@ -180,3 +228,36 @@ def test_stage_writes_average_rows_only_when_every_set_is_there(tmp_path):
     assert list(paired["dataset"]) == ["add23", "itw", "avg:out_of_domain"]
     average = paired.iloc[2]
     assert average["eer_a"] == pytest.approx(paired.iloc[:2]["eer_a"].mean(), abs=1e-5)
+
+
+def test_stage_resamples_the_recordings_of_the_stores(tmp_path):
+    """The stage reads each segment's recording from the test set's store; with recordings cut into alike
+    segments its intervals and p-values are those of the uncut recordings, not the narrower per-segment ones."""
+    scores, labels = trials(60, 1.5, 20)
+    cut_scores, cut_labels, recordings = segmented(scores, labels, 4)
+    ids = [f"r{r:03d}_{k}" for r, k in zip(recordings, np.tile(np.arange(4), 60))]
+    segments = [Segment(np.zeros(400, dtype=np.float32), ids[i], f"r{recordings[i]:03d}", int(cut_labels[i]), "a",
+                        "s", "en", 0.0) for i in range(ids.__len__())]
+    write_store(tmp_path / "stores" / "dv.h5", segments, {})
+    mapping = store_recordings([tmp_path / "stores" / "dv.h5"])
+    assert set(mapping) == {"dv"} and mapping["dv"]["r005_2"] == "r005"
+    files = []
+    for method, noise in (("sft", 1.0), ("grpo", 0.3)):
+        noisy = np.repeat(scores + noise * np.random.default_rng(3).normal(size=60), 4)
+        path = tmp_path / "runs" / "m" / method / "seed1" / "scores" / "dv.csv"
+        write_scores(path, ids, cut_labels, noisy)
+        files.append(path)
+    results = {}
+    for unit, given in (("recordings", mapping), ("utterances", None)):
+        outputs = [tmp_path / f"{unit}_{name}.csv" for name in ("intervals", "seeds", "paired")]
+        uncertainty_stage(files, [("grpo", "sft")], *outputs, n_resamples=200, recordings=given)
+        results[unit] = [pd.read_csv(path) for path in outputs]
+    wide, narrow = results["recordings"][0], results["utterances"][0]
+    assert ((wide["eer_high"] - wide["eer_low"]) > (narrow["eer_high"] - narrow["eer_low"])).all()
+    expected = bootstrap_eer(np.repeat(scores + 1.0 * np.random.default_rng(3).normal(size=60), 4), cut_labels,
+                             n_resamples=200, groups=recordings)
+    sft = wide.loc[wide["method"] == "sft"].iloc[0]
+    assert (sft["eer_low"], sft["eer_high"]) == pytest.approx((expected.low, expected.high), abs=1e-5)
+    assert results["recordings"][2].loc[0, "p_value"] >= results["utterances"][2].loc[0, "p_value"]
+    with pytest.raises(ValueError, match="no store of test set 'dv'"):
+        uncertainty_stage(files, [("grpo", "sft")], *outputs, n_resamples=20, recordings={"add23": {}})

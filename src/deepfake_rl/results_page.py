@@ -54,7 +54,17 @@ def half_widths(intervals: pd.DataFrame, eer_long: pd.DataFrame | None = None) -
         trials = eer_long.groupby("dataset", sort=False)[["n_real", "n_fake"]].first()
         table["real trials"] = [trials["n_real"].get(name) for name in table["test set"]]
         table["fake trials"] = [trials["n_fake"].get(name) for name in table["test set"]]
+    if "resampled" in intervals and (intervals["resampled"] == "recordings").all():
+        counts = intervals.groupby("dataset", sort=False)[["n_resampled_real", "n_resampled_fake"]].first()
+        table["real recordings"] = counts["n_resampled_real"].to_numpy()
+        table["fake recordings"] = counts["n_resampled_fake"].to_numpy()
     return table
+
+
+def resampled_unit(intervals: pd.DataFrame) -> str:
+    """What the intervals' bootstrap drew, in words (tables written before the column existed: utterances)."""
+    units = set(intervals["resampled"]) if "resampled" in intervals else {"utterances"}
+    return "recordings (each with all its segments)" if units == {"recordings"} else "utterances"
 
 
 def significance_summary(significance: pd.DataFrame) -> pd.DataFrame:
@@ -142,7 +152,7 @@ def main_part(results: Path, in_domain_set: str | None = None) -> str:
     if intervals is not None:
         widths = half_widths(intervals, _read_csv(results, "eer_long.csv"))
         lines += ["**Median half-width of the per-run 95 % bootstrap intervals**, EER points "
-                  "(`results/eer_intervals.csv`):", "",
+                  f"(`results/eer_intervals.csv`, {resampled_unit(intervals)} resampled):", "",
                   markdown_table(widths.set_index("test set")[["median half-width"]].T.reset_index(drop=True)), ""]
     significance = _read_csv(results, "significance.csv")
     if significance is not None:
@@ -232,7 +242,8 @@ def render_page(results: str | Path, in_domain_set: str | None = None) -> str:
     intervals = _read_csv(results, "eer_intervals.csv")
     if intervals is not None:
         lines += ["## Bootstrap intervals", "", "Half-widths of the per-run 95 % intervals (`results/eer_intervals"
-                  ".csv`, utterances resampled within each class), EER points, and the trials per test set.", "",
+                  f".csv`, {resampled_unit(intervals)} resampled within each class), EER points, and the trials "
+                  "per test set.", "",
                   markdown_table(half_widths(intervals, _read_csv(results, "eer_long.csv"))), ""]
     significance = _read_csv(results, "significance.csv")
     if significance is not None:

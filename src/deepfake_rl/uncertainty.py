@@ -1,13 +1,18 @@
 """Uncertainty of EERs, beyond the paper (DESIGN section 5): how much of a Table 1 difference could be the
 luck of which utterances are in a test set, and how much the luck of the training seed.
 
-* ``bootstrap_eer``: percentile interval of one run's EER on one test set, resampling utterances with
-  replacement within each class (so both classes are always present and the class sizes stay fixed).
+* ``bootstrap_eer``: percentile interval of one run's EER on one test set, resampling with replacement
+  within each class (so both classes are always present). The unit resampled is the *recording* (source
+  clip) when the trials' recordings are given: the segments of one recording share speaker, voice, attack
+  and channel, so resampling them one by one treats correlated trials as independent and gives intervals
+  too narrow and p-values too small (the DFE24 columns cut 72 recordings into up to 635 segments, DV 20
+  into 429). A recording drawn k times brings all its segments k times. With one segment per recording
+  (the out-of-domain stand-ins) this is exactly the utterance bootstrap, draw for draw.
 * ``seed_interval``: mean over seeds with a Student-t interval (mean +- t_{k-1} s / sqrt(k)) over the k
   seeds' EERs: the training-seed uncertainty Table 1's seed means carry.
 * ``paired_bootstrap``: two methods on the same test set, the same resampled utterances for both. The
   statistic is the one Table 1 prints: each method's EER averaged over its seeds (every seed scored on the
-  resampled utterances). Averaging each utterance's score over seeds was rejected (it evaluates a seed
+  resampled recordings). Averaging each utterance's score over seeds was rejected (it evaluates a seed
   ensemble, whose EER is not the table's), and so was pooling all seeds' trials into one DET curve (seeds
   with different score scales blur it). Seeds are not resampled: the test is conditional on the trained
   models; ``seed_interval`` is the complementary view. The two-sided p-value is that of the centred
@@ -66,19 +71,48 @@ def _labels(labels: np.ndarray) -> np.ndarray:
     return labels
 
 
-def stratified_weights(labels: np.ndarray, n_resamples: int, seed: int) -> Iterator[np.ndarray]:
-    """Blocks [<=CHUNK, n] of bootstrap multiplicities: each class resampled with replacement to its own size."""
+def _class_groups(labels: np.ndarray, groups: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray, int]]:
+    """Per class: its utterances, each one's group index within the class, and the number of groups."""
+    if groups is not None and np.shape(groups) != labels.shape:
+        raise ValueError(f"{np.size(groups)} recording indices for {labels.size} utterances")
+    per_class = []
+    for value in (0, 1):
+        members = np.flatnonzero(labels == value)
+        if groups is None:
+            per_class.append((members, np.arange(members.size), members.size))
+        else:
+            names, position = np.unique(np.asarray(groups)[members], return_inverse=True)
+            per_class.append((members, position, names.size))
+    return per_class
+
+
+def stratified_weights(labels: np.ndarray, n_resamples: int, seed: int,
+                       groups: np.ndarray | None = None) -> Iterator[np.ndarray]:
+    """Blocks [<=CHUNK, n] of bootstrap multiplicities: in each class its recordings (`groups`: one index per
+    utterance; None = every utterance its own recording) are drawn with replacement as many times as the class
+    has recordings, and each utterance gets the multiplicity of its recording."""
     labels = _labels(labels)
     rng = np.random.default_rng(seed)
-    classes = [np.flatnonzero(labels == value) for value in (0, 1)]
+    classes = _class_groups(labels, groups)
     for start in range(0, n_resamples, CHUNK):
         block = min(CHUNK, n_resamples - start)
         weights = np.zeros((block, labels.size))
-        for members in classes:
-            draws = rng.integers(0, members.size, size=(block, members.size))
-            flat = (draws + members.size * np.arange(block)[:, None]).ravel()
-            weights[:, members] = np.bincount(flat, minlength=block * members.size).reshape(block, members.size)
+        for members, position, count in classes:
+            draws = rng.integers(0, count, size=(block, count))
+            flat = (draws + count * np.arange(block)[:, None]).ravel()
+            drawn = np.bincount(flat, minlength=block * count).reshape(block, count)
+            weights[:, members] = drawn[:, position]
         yield weights
+
+
+def recording_indices(ids: Sequence[str], recording_of: Mapping[str, str], where: str) -> np.ndarray:
+    """One integer per utterance naming its recording, for `stratified_weights`; `where` names the scores."""
+    missing = [utterance for utterance in ids if utterance not in recording_of]
+    if missing:
+        raise ValueError(f"{where}: {len(missing)} scored utterances are not in the test set's store "
+                         f"(e.g. {missing[0]!r}); were the scores made from another build of the store?")
+    _, indices = np.unique([recording_of[utterance] for utterance in ids], return_inverse=True)
+    return indices
 
 
 def weighted_eers(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -113,12 +147,14 @@ def _percentile(values: np.ndarray, confidence: float) -> tuple[float, float]:
 
 
 def bootstrap_eer(scores: np.ndarray, labels: np.ndarray, n_resamples: int = 1000, confidence: float = 0.95,
-                  seed: int = 0) -> Interval:
-    """EER of one run on one test set with a stratified percentile-bootstrap interval."""
+                  seed: int = 0, groups: np.ndarray | None = None) -> Interval:
+    """EER of one run on one test set with a stratified percentile-bootstrap interval (over the recordings
+    `groups` names, else over utterances)."""
     resampled = np.concatenate([weighted_eers(scores, labels, w)
-                                for w in stratified_weights(labels, n_resamples, seed)])
+                                for w in stratified_weights(labels, n_resamples, seed, groups)])
+    unit = "utterances" if groups is None else "recordings"
     return Interval(eer_from_labels(scores, labels), *_percentile(resampled, confidence), confidence,
-                    "stratified percentile bootstrap over utterances")
+                    f"stratified percentile bootstrap over {unit}")
 
 
 def seed_interval(values: Sequence[float], confidence: float = 0.95) -> Interval:
@@ -132,7 +168,7 @@ def seed_interval(values: Sequence[float], confidence: float = 0.95) -> Interval
 
 
 def _paired_resamples(scores_a: np.ndarray, scores_b: np.ndarray, labels: np.ndarray, n_resamples: int,
-                      seed: int) -> tuple[float, float, np.ndarray]:
+                      seed: int, groups: np.ndarray | None = None) -> tuple[float, float, np.ndarray]:
     """Seed-mean EER of a and of b on the utterances, and the n_resamples bootstrap values of their difference."""
     scores_a, scores_b = np.atleast_2d(scores_a), np.atleast_2d(scores_b)
     labels = _labels(labels)
@@ -145,7 +181,7 @@ def _paired_resamples(scores_a: np.ndarray, scores_b: np.ndarray, labels: np.nda
     eer_a = float(np.mean([eer_from_labels(row, labels) for row in scores_a]))
     eer_b = float(np.mean([eer_from_labels(row, labels) for row in scores_b]))
     resampled = np.concatenate([seed_mean(scores_a, w) - seed_mean(scores_b, w)
-                                for w in stratified_weights(labels, n_resamples, seed)])
+                                for w in stratified_weights(labels, n_resamples, seed, groups)])
     return eer_a, eer_b, resampled
 
 
@@ -158,20 +194,21 @@ def _paired_test(eer_a: float, eer_b: float, resampled: np.ndarray, confidence: 
 
 
 def paired_bootstrap(scores_a: np.ndarray, scores_b: np.ndarray, labels: np.ndarray, n_resamples: int = 1000,
-                     confidence: float = 0.95, seed: int = 0) -> PairedTest:
-    """Paired bootstrap of seed-mean EER(a) - EER(b); scores_* are [n_seeds, n] (or [n]) on the same utterances."""
-    return _paired_test(*_paired_resamples(scores_a, scores_b, labels, n_resamples, seed), confidence)
+                     confidence: float = 0.95, seed: int = 0, groups: np.ndarray | None = None) -> PairedTest:
+    """Paired bootstrap of seed-mean EER(a) - EER(b); scores_* are [n_seeds, n] (or [n]) on the same utterances,
+    resampled by recording when `groups` gives each utterance's recording."""
+    return _paired_test(*_paired_resamples(scores_a, scores_b, labels, n_resamples, seed, groups), confidence)
 
 
-def paired_average_bootstrap(sets: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], n_resamples: int = 1000,
+def paired_average_bootstrap(sets: Sequence[tuple[np.ndarray, ...]], n_resamples: int = 1000,
                              confidence: float = 0.95, seed: int = 0) -> PairedTest:
     """Paired bootstrap of the difference of two methods' EERs averaged over several test sets (a Table 1
-    average column). `sets` holds (scores_a, scores_b, labels) per test set. Each set is resampled on its own,
-    with its own seed, which is right for sets with no utterance or recording in common (the out-of-domain
-    sets) and too optimistic for segmentations of the same recordings (the five DFE24 columns)."""
+    average column). `sets` holds (scores_a, scores_b, labels[, groups]) per test set. Each set is resampled on
+    its own, with its own seed, which is right for sets with no recording in common (the out-of-domain sets)
+    and too optimistic for segmentations of the same recordings (the five DFE24 columns)."""
     if not sets:
         raise ValueError("an average needs at least one test set")
-    parts = [_paired_resamples(a, b, labels, n_resamples, seed + index) for index, (a, b, labels) in enumerate(sets)]
+    parts = [_paired_resamples(*item[:3], n_resamples, seed + index, *item[3:]) for index, item in enumerate(sets)]
     eer_a, eer_b, resampled = (np.mean(values, axis=0) for values in zip(*parts))
     return _paired_test(float(eer_a), float(eer_b), resampled, confidence)
 
@@ -197,22 +234,61 @@ def aligned_scores(paths: Sequence[str | Path]) -> tuple[np.ndarray, np.ndarray,
     return ids.to_numpy(), frames[0]["label"].to_numpy(), np.vstack(rows)
 
 
+Recordings = Mapping[str, Mapping[str, str]]    # test set -> utterance ID -> its recording (source clip)
+
+
+def store_recordings(store_paths: Sequence[str | Path]) -> dict[str, dict[str, str]]:
+    """Each store's segment -> source clip map, keyed by the store's file stem (the test set's name)."""
+    from deepfake_rl.data.store import read_store_manifest
+
+    recordings = {}
+    for path in store_paths:
+        manifest = read_store_manifest(path)
+        recordings[Path(path).stem] = dict(zip(manifest["id"], manifest["source_id"]))
+    return recordings
+
+
+def _groups(recordings: Recordings | None, dataset: str, ids: Sequence[str], where: str) -> np.ndarray | None:
+    """The recording index of each utterance, or None (utterances resampled) without a map for the set."""
+    if recordings is None:
+        return None
+    if dataset not in recordings:
+        raise ValueError(f"{where}: no store of test set {dataset!r} to read its recordings from")
+    return recording_indices(ids, recordings[dataset], where)
+
+
+INTERVAL_COLUMNS = ["model", "method", "seed", "dataset", "eer", "eer_low", "eer_high", "resampled",
+                    "n_resampled_real", "n_resampled_fake"]
+
+
+def _resampled_counts(labels: np.ndarray, groups: np.ndarray | None) -> tuple[int, int]:
+    """How many units (recordings, or utterances) each class has: the real and fake sample sizes the interval
+    rests on."""
+    labels = np.asarray(labels)
+    units = np.arange(labels.size) if groups is None else np.asarray(groups)
+    return tuple(int(np.unique(units[labels == value]).size) for value in (1, 0))
+
+
 def eer_intervals(score_files: Sequence[str | Path], n_resamples: int = 1000, confidence: float = 0.95,
-                  seed: int = 0) -> pd.DataFrame:
-    """Per run x test set: model, method, seed, dataset, eer, eer_low, eer_high (NaN when a class is missing)."""
+                  seed: int = 0, recordings: Recordings | None = None) -> pd.DataFrame:
+    """Per run x test set: model, method, seed, dataset, eer, eer_low, eer_high (NaN when a class is missing),
+    the unit resampled (recordings where `recordings` maps the set's utterances to them, else utterances)
+    and how many of them each class has."""
     records = []
     for path in score_files:
         run = _parse(path)
         frame = pd.read_csv(path)
+        groups = _groups(recordings, run["dataset"], frame["ID"].astype(str).tolist(), str(path))
+        labels = frame["label"].to_numpy()
         try:
-            interval = bootstrap_eer(frame["score"].to_numpy(), frame["label"].to_numpy(), n_resamples, confidence,
-                                     seed)
+            interval = bootstrap_eer(frame["score"].to_numpy(), labels, n_resamples, confidence, seed, groups)
             values = (interval.estimate, interval.low, interval.high)
         except UndefinedMetricError:
             values = (float("nan"),) * 3
+        unit = "utterances" if groups is None else "recordings"
         records.append({k: run[k] for k in ("model", "method", "seed", "dataset")}
-                       | dict(zip(("eer", "eer_low", "eer_high"), values)))
-    return pd.DataFrame(records, columns=["model", "method", "seed", "dataset", "eer", "eer_low", "eer_high"])
+                       | dict(zip(INTERVAL_COLUMNS[4:], (*values, unit, *_resampled_counts(labels, groups)))))
+    return pd.DataFrame(records, columns=INTERVAL_COLUMNS)
 
 
 def seed_intervals(eer_long: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
@@ -231,15 +307,17 @@ PAIRED_COLUMNS = ["model", "dataset", "method_a", "method_b", "n_seeds_a", "n_se
                   "difference", "low", "high", "p_value"]
 
 
-def _method_scores(group: pd.DataFrame, method_a: str, method_b: str) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                                               int, int] | None:
-    """(scores_a [seeds, n], scores_b [seeds, n], labels, seeds_a, seeds_b) of one test set, None if a method lacks it."""
+def _method_scores(group: pd.DataFrame, method_a: str, method_b: str, recordings: Recordings | None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, int, int] | None:
+    """(scores_a [seeds, n], scores_b [seeds, n], labels, recording indices or None, seeds_a, seeds_b) of one
+    test set, None if a method lacks it."""
     paths_a = group.loc[group["method"] == method_a].sort_values("seed")["path"].tolist()
     paths_b = group.loc[group["method"] == method_b].sort_values("seed")["path"].tolist()
     if not paths_a or not paths_b:
         return None
-    _, labels, scores = aligned_scores(paths_a + paths_b)
-    return scores[:len(paths_a)], scores[len(paths_a):], labels, len(paths_a), len(paths_b)
+    ids, labels, scores = aligned_scores(paths_a + paths_b)
+    groups = _groups(recordings, group["dataset"].iloc[0], [str(i) for i in ids], paths_a[0])
+    return scores[:len(paths_a)], scores[len(paths_a):], labels, groups, len(paths_a), len(paths_b)
 
 
 def _paired_record(model: str, dataset: str, pair: tuple[str, str], seeds: tuple[int, int],
@@ -251,43 +329,48 @@ def _paired_record(model: str, dataset: str, pair: tuple[str, str], seeds: tuple
 
 def paired_tests(score_files: Sequence[str | Path], comparisons: Sequence[tuple[str, str]],
                  n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0,
-                 averages: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
-    """Per model x test set x (method_a, method_b) with both methods present: the paired bootstrap test. For each
-    entry name -> test sets of `averages`, one more row per model and pair, dataset "avg:<name>": the test of
-    the difference of the averages over those sets (``paired_average_bootstrap``), when both methods have all."""
+                 averages: Mapping[str, Sequence[str]] | None = None,
+                 recordings: Recordings | None = None) -> pd.DataFrame:
+    """Per model x test set x (method_a, method_b) with both methods present: the paired bootstrap test (over
+    recordings where `recordings` maps the set's utterances). For each entry name -> test sets of `averages`,
+    one more row per model and pair, dataset "avg:<name>": the test of the difference of the averages over
+    those sets (``paired_average_bootstrap``), when both methods have all."""
     runs = pd.DataFrame([_parse(path) for path in score_files])
     records = []
     for model, by_model in runs.groupby("model", sort=False):
         per_set: dict[tuple[str, str, str], tuple] = {}
         for dataset, group in by_model.groupby("dataset", sort=False):
             for pair in comparisons:
-                found = _method_scores(group, *pair)
+                found = _method_scores(group, *pair, recordings)
                 if found is None:
                     continue
                 try:
-                    test = paired_bootstrap(*found[:3], n_resamples, confidence, seed)
+                    test = paired_bootstrap(*found[:3], n_resamples, confidence, seed, found[3])
                 except UndefinedMetricError:
                     continue
                 per_set[(dataset, *pair)] = found
-                records.append(_paired_record(model, dataset, pair, found[3:], test))
+                records.append(_paired_record(model, dataset, pair, found[4:], test))
         for name, datasets in (averages or {}).items():
             for pair in comparisons:
                 found = [per_set.get((dataset, *pair)) for dataset in datasets]
                 if not datasets or any(item is None for item in found):
                     continue
-                test = paired_average_bootstrap([item[:3] for item in found], n_resamples, confidence, seed)
-                records.append(_paired_record(model, f"avg:{name}", pair, found[0][3:], test))
+                test = paired_average_bootstrap([item[:4] for item in found], n_resamples, confidence, seed)
+                records.append(_paired_record(model, f"avg:{name}", pair, found[0][4:], test))
     return pd.DataFrame(records, columns=PAIRED_COLUMNS)
 
 
 def uncertainty_stage(score_files: Sequence[str | Path], comparisons: Sequence[tuple[str, str]],
                       intervals_csv: str | Path, seeds_csv: str | Path, paired_csv: str | Path,
                       n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0,
-                      averages: Mapping[str, Sequence[str]] | None = None) -> None:
-    """Writes the per-run bootstrap intervals, the across-seed intervals and the paired tests (CSV, atomically)."""
-    intervals = eer_intervals(score_files, n_resamples, confidence, seed)
+                      averages: Mapping[str, Sequence[str]] | None = None,
+                      recordings: Recordings | None = None) -> None:
+    """Writes the per-run bootstrap intervals, the across-seed intervals and the paired tests (CSV, atomically);
+    `recordings` (``store_recordings``) makes every bootstrap resample recordings instead of utterances."""
+    intervals = eer_intervals(score_files, n_resamples, confidence, seed, recordings)
     outputs = ((intervals, intervals_csv), (seed_intervals(intervals, confidence), seeds_csv),
-               (paired_tests(score_files, comparisons, n_resamples, confidence, seed, averages), paired_csv))
+               (paired_tests(score_files, comparisons, n_resamples, confidence, seed, averages, recordings),
+                paired_csv))
     for frame, path in outputs:
         with atomic_path(path) as temporary:
             frame.to_csv(temporary, index=False, float_format="%.6g")

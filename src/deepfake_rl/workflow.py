@@ -121,13 +121,15 @@ def _metrics(job: Any) -> None:
 
 
 def _uncertainty(job: Any) -> None:
-    from deepfake_rl.uncertainty import uncertainty_stage
+    from deepfake_rl.uncertainty import store_recordings, uncertainty_stage
 
     settings = dict(job.params.settings)
     comparisons = [tuple(pair) for pair in settings.pop("comparisons", [])]
     averages = {name: list(job.params.test_sets[name]) for name in settings.pop("averages", [])}
+    by_recording = settings.pop("resample", "recordings") == "recordings"
+    recordings = store_recordings(list(job.input.stores)) if by_recording else None
     uncertainty_stage(list(job.input.scores), comparisons, job.output.intervals, job.output.seeds,
-                      job.output.significance, averages=averages, **settings)
+                      job.output.significance, averages=averages, recordings=recordings, **settings)
 
 
 def _drift(job: Any) -> None:
