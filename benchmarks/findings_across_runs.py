@@ -26,9 +26,10 @@ from deepfake_rl.findings import default_in_domain_set, findings_table
 AVERAGES = ["in-domain ave.", "out-of-domain ave."]
 
 
-def findings_across(significance: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per model x finding: each run's "difference (p) verdict" and whether all verdicts agree."""
-    tables = {label: findings_table(frame, default_in_domain_set(frame)).set_index(["model", "claim"])
+def findings_across(significance: dict[str, pd.DataFrame], in_domain: str | None = None) -> pd.DataFrame:
+    """One row per model x finding: each run's "difference (p) verdict" and whether all verdicts agree.
+    In-domain findings read `in_domain` (a dataset of significance.csv), else each table's default column."""
+    tables = {label: findings_table(frame, in_domain or default_in_domain_set(frame)).set_index(["model", "claim"])
               for label, frame in significance.items()}
     keys = list(dict.fromkeys(key for table in tables.values() for key in table.index))
     records = []
@@ -70,6 +71,8 @@ def labels_of(results: Sequence[Path]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("results", type=Path, nargs="+", help="results/ folders of finished runs")
+    parser.add_argument("--in-domain", metavar="SET", help="the in-domain column of the in-domain findings, e.g. "
+                        "dfe24_4s (default: avg:in_domain where tested, else the first single set)")
     args = parser.parse_args(argv)
     labels = labels_of(args.results)
     for path in args.results:
@@ -77,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             if not (path / name).is_file():
                 raise SystemExit(f"{path / name}: not found (a results/ folder of a finished run?)")
     significance = {label: pd.read_csv(path / "significance.csv") for label, path in zip(labels, args.results)}
-    findings = findings_across(significance)
+    findings = findings_across(significance, args.in_domain)
     print(findings.to_markdown(index=False))
     agreeing = int((findings["same verdict"] == "yes").sum())
     print(f"\n{agreeing} of {len(findings)} findings have the same verdict in all {len(labels)} runs\n")

@@ -32,3 +32,14 @@ def test_table_uses_the_in_domain_set_and_the_out_of_domain_average():
     assert list(table["column"]) == ["dfe24_4s", OUT_OF_DOMAIN, OUT_OF_DOMAIN]
     assert table.loc[0, "difference"] == pytest.approx(-15.0)      # percent
     assert table.loc[0, "claim"] == FINDINGS[0].claim
+
+
+def test_in_domain_findings_read_the_in_domain_average_where_it_was_tested():
+    from deepfake_rl.findings import IN_DOMAIN, default_in_domain_set
+
+    columns = ["model", "dataset", "method_a", "method_b", "p_value"]
+    single_sets = pd.DataFrame([("m", "dfe24_4s", "sft", "none", 0.5), ("m", "dfe24_10s", "sft", "none", 0.5),
+                                ("m", OUT_OF_DOMAIN, "sft", "none", 0.5)], columns=columns)
+    assert default_in_domain_set(single_sets) == "dfe24_4s"        # older tables: the first single set
+    with_average = pd.concat([single_sets, pd.DataFrame([("m", IN_DOMAIN, "sft", "none", 0.5)], columns=columns)])
+    assert default_in_domain_set(with_average) == IN_DOMAIN

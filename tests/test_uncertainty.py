@@ -12,7 +12,7 @@ import pytest
 from deepfake_rl.metrics import UndefinedMetricError, eer_from_labels
 from deepfake_rl.data.store import Segment, write_store
 from deepfake_rl.uncertainty import (aligned_scores, bootstrap_eer, paired_average_bootstrap, paired_bootstrap,
-                                     recording_indices, seed_interval, store_recordings, stratified_weights,
+                                     recording_names, seed_interval, store_recordings, stratified_weights,
                                      uncertainty_stage, weighted_eers)
 
 
@@ -73,10 +73,31 @@ def test_cutting_recordings_into_segments_narrows_only_the_utterance_bootstrap()
     assert (paired_cut.low, paired_cut.high) == pytest.approx((paired_whole.low, paired_whole.high))
 
 
-def test_recording_indices_name_the_scores_when_an_utterance_is_not_in_the_store():
-    assert list(recording_indices(["a_0", "a_1", "b_0"], {"a_0": "a", "a_1": "a", "b_0": "b"}, "x.csv")) == [0, 0, 1]
+def test_recording_names_name_the_scores_when_an_utterance_is_not_in_the_store():
+    assert list(recording_names(["a_0", "a_1", "b_0"], {"a_0": "a", "a_1": "a", "b_0": "b"}, "x.csv")) == ["a", "a",
+                                                                                                           "b"]
     with pytest.raises(ValueError, match=r"runs/x\.csv: 1 scored utterances are not in .*'c_0'"):
-        recording_indices(["a_0", "c_0"], {"a_0": "a"}, "runs/x.csv")
+        recording_names(["a_0", "c_0"], {"a_0": "a"}, "runs/x.csv")
+
+
+def test_an_average_over_segmentations_of_the_same_recordings_draws_the_recordings_once():
+    """Two columns cut from the same recordings (2 and 3 alike segments each): the average's test is exactly
+    the test of the uncut recordings, since one draw weights both columns alike. Resampled as independent
+    sets they would give a narrower interval, as if the recordings had been heard twice."""
+    scores, labels = trials(90, 1.0, 30)
+    other = trials(90, 1.0, 31)[0]
+    names = np.array([f"rec{i:03d}" for i in range(90)])
+    columns = [(np.repeat(scores, k), np.repeat(other, k), np.repeat(labels, k), np.repeat(names, k)) for k in (2, 3)]
+    uncut = paired_bootstrap(scores, other, labels, n_resamples=300, seed=4)
+    joint = paired_average_bootstrap(columns, n_resamples=300, seed=4)
+    assert (joint.difference, joint.low, joint.high, joint.p_value) == pytest.approx(
+        (uncut.difference, uncut.low, uncut.high, uncut.p_value))
+    independent = paired_average_bootstrap([column[:3] for column in columns], n_resamples=300, seed=4)
+    assert independent.difference == pytest.approx(uncut.difference)
+    assert independent.high - independent.low < 0.85 * (uncut.high - uncut.low)
+    flipped = (columns[1][0], columns[1][1], 1 - columns[1][2], columns[1][3])
+    with pytest.raises(ValueError, match="real in one test set and fake in another"):
+        paired_average_bootstrap([columns[0], flipped], n_resamples=10)
 
 
 def test_stratified_weights_keep_class_sizes_and_are_seeded():

@@ -105,14 +105,13 @@ def stratified_weights(labels: np.ndarray, n_resamples: int, seed: int,
         yield weights
 
 
-def recording_indices(ids: Sequence[str], recording_of: Mapping[str, str], where: str) -> np.ndarray:
-    """One integer per utterance naming its recording, for `stratified_weights`; `where` names the scores."""
+def recording_names(ids: Sequence[str], recording_of: Mapping[str, str], where: str) -> np.ndarray:
+    """Each utterance's recording, the `groups` of `stratified_weights`; `where` names the scores."""
     missing = [utterance for utterance in ids if utterance not in recording_of]
     if missing:
         raise ValueError(f"{where}: {len(missing)} scored utterances are not in the test set's store "
                          f"(e.g. {missing[0]!r}); were the scores made from another build of the store?")
-    _, indices = np.unique([recording_of[utterance] for utterance in ids], return_inverse=True)
-    return indices
+    return np.array([recording_of[utterance] for utterance in ids], dtype=str)
 
 
 def weighted_eers(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -200,14 +199,51 @@ def paired_bootstrap(scores_a: np.ndarray, scores_b: np.ndarray, labels: np.ndar
     return _paired_test(*_paired_resamples(scores_a, scores_b, labels, n_resamples, seed, groups), confidence)
 
 
+def _share_recordings(sets: Sequence[tuple[np.ndarray, ...]]) -> bool:
+    """Whether the sets' recordings are known and some recording is in two of them."""
+    if any(len(item) < 4 or item[3] is None for item in sets):
+        return False
+    names = [set(np.asarray(item[3]).tolist()) for item in sets]
+    return sum(map(len, names)) > len(set().union(*names))
+
+
+def _joint_resamples(sets: Sequence[tuple[np.ndarray, ...]], n_resamples: int, seed: int
+                     ) -> tuple[float, float, np.ndarray]:
+    """`_paired_resamples` of the average over sets cut from the same recordings: one draw of the recordings
+    (stratified by class over all the sets' recordings) weights every set's segments of a recording alike."""
+    label_of: dict[str, int] = {}
+    for _, _, labels, names in sets:
+        for name, label in zip(np.asarray(names).tolist(), np.asarray(labels).tolist()):
+            if label_of.setdefault(name, label) != label:
+                raise ValueError(f"recording {name!r} is real in one test set and fake in another")
+    union = sorted(label_of)
+    column = {name: index for index, name in enumerate(union)}
+    positions = [np.array([column[name] for name in np.asarray(names).tolist()]) for *_, names in sets]
+    eer_a = float(np.mean([np.mean([eer_from_labels(row, labels) for row in np.atleast_2d(a)])
+                           for a, _, labels, _ in sets]))
+    eer_b = float(np.mean([np.mean([eer_from_labels(row, labels) for row in np.atleast_2d(b)])
+                           for _, b, labels, _ in sets]))
+    differences = []
+    for drawn in stratified_weights(np.array([label_of[name] for name in union]), n_resamples, seed):
+        per_set = [np.mean([weighted_eers(row, labels, drawn[:, where]) for row in np.atleast_2d(a)], axis=0)
+                   - np.mean([weighted_eers(row, labels, drawn[:, where]) for row in np.atleast_2d(b)], axis=0)
+                   for (a, b, labels, _), where in zip(sets, positions)]
+        differences.append(np.mean(per_set, axis=0))
+    return eer_a, eer_b, np.concatenate(differences)
+
+
 def paired_average_bootstrap(sets: Sequence[tuple[np.ndarray, ...]], n_resamples: int = 1000,
                              confidence: float = 0.95, seed: int = 0) -> PairedTest:
     """Paired bootstrap of the difference of two methods' EERs averaged over several test sets (a Table 1
-    average column). `sets` holds (scores_a, scores_b, labels[, groups]) per test set. Each set is resampled on
-    its own, with its own seed, which is right for sets with no recording in common (the out-of-domain sets)
-    and too optimistic for segmentations of the same recordings (the five DFE24 columns)."""
+    average column). `sets` holds (scores_a, scores_b, labels[, recordings]) per test set. Sets that share
+    recordings (the five DFE24 columns, segmentations of the same recordings) are resampled together: one
+    draw of recordings for all. Otherwise each set is resampled on its own, with its own seed, which is right
+    for sets with no recording in common (the out-of-domain sets) and too optimistic for sets that share
+    recordings unknown to the test (utterances resampled)."""
     if not sets:
         raise ValueError("an average needs at least one test set")
+    if _share_recordings(sets):
+        return _paired_test(*_joint_resamples(sets, n_resamples, seed), confidence)
     parts = [_paired_resamples(*item[:3], n_resamples, seed + index, *item[3:]) for index, item in enumerate(sets)]
     eer_a, eer_b, resampled = (np.mean(values, axis=0) for values in zip(*parts))
     return _paired_test(float(eer_a), float(eer_b), resampled, confidence)
@@ -249,12 +285,12 @@ def store_recordings(store_paths: Sequence[str | Path]) -> dict[str, dict[str, s
 
 
 def _groups(recordings: Recordings | None, dataset: str, ids: Sequence[str], where: str) -> np.ndarray | None:
-    """The recording index of each utterance, or None (utterances resampled) without a map for the set."""
+    """The recording of each utterance, or None (utterances resampled) without a map for the set."""
     if recordings is None:
         return None
     if dataset not in recordings:
         raise ValueError(f"{where}: no store of test set {dataset!r} to read its recordings from")
-    return recording_indices(ids, recordings[dataset], where)
+    return recording_names(ids, recordings[dataset], where)
 
 
 INTERVAL_COLUMNS = ["model", "method", "seed", "dataset", "eer", "eer_low", "eer_high", "resampled",
