@@ -1,7 +1,7 @@
 """Do the paper's findings read the same in several runs? Verdicts and Table 1 averages side by side.
 
 Every fine-tuned row and every comparison with "none" rests on one post-trained detector per model, and the
-paired bootstrap of significance.csv resamples test utterances, not that detector. Runs of the workflow that
+paired bootstrap of significance.csv resamples test recordings, not that detector. Runs of the workflow that
 differ in one setting (e.g. `posttrain.seed`, another machine) show how far the verdicts depend on it:
 
     printf 'posttrain: {seed: 1}\\n' > seed1.yaml

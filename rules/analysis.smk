@@ -198,8 +198,6 @@ rule results_page:
         code=src("results_page.py"),
     output:
         "docs/results.md",
-    params:
-        in_domain_set=next(iter(config["test_sets"]["in_domain"])),   # the in-domain column of the findings
     log:
         "logs/analysis/results_page.log",
     localrule: True

@@ -11,8 +11,8 @@ import pytest
 
 from deepfake_rl.metrics import UndefinedMetricError, eer_from_labels
 from deepfake_rl.data.store import Segment, write_store
-from deepfake_rl.uncertainty import (aligned_scores, bootstrap_eer, paired_average_bootstrap, paired_bootstrap,
-                                     recording_names, seed_interval, store_recordings, stratified_weights,
+from deepfake_rl.uncertainty import (ResampleCache, aligned_scores, bootstrap_eer, paired_average_bootstrap,
+                                     paired_bootstrap, recording_names, seed_interval, store_recordings, stratified_weights,
                                      uncertainty_stage, weighted_eers)
 
 
@@ -282,3 +282,26 @@ def test_stage_resamples_the_recordings_of_the_stores(tmp_path):
     assert results["recordings"][2].loc[0, "p_value"] >= results["utterances"][2].loc[0, "p_value"]
     with pytest.raises(ValueError, match="no store of test set 'dv'"):
         uncertainty_stage(files, [("grpo", "sft")], *outputs, n_resamples=20, recordings={"add23": {}})
+
+
+def test_a_shared_cache_gives_every_result_bit_for_bit():
+    """The stage computes each run's resampled EERs once and reuses them in its interval, every paired test and
+    both kinds of average; every number must equal the one computed afresh."""
+    scores, labels = trials(60, 1.0, 40)
+    names = np.array([f"rec{i:02d}" for i in range(60)])
+    runs = [scores + 0.4 * np.random.default_rng(k).normal(size=60) for k in range(4)]
+    a, b = np.stack(runs[:2]), np.stack(runs[2:])
+    cut = [(np.repeat(a, k, axis=1), np.repeat(b, k, axis=1), np.repeat(labels, k), np.repeat(names, k))
+           for k in (1, 2)]
+    cache = ResampleCache()
+    for _ in range(2):          # the second round is answered from the cache
+        assert bootstrap_eer(a[0], labels, 200, seed=1, groups=names, cache=cache) == bootstrap_eer(
+            a[0], labels, 200, seed=1, groups=names)
+        assert paired_bootstrap(a, b, labels, 200, seed=1, groups=names, cache=cache) == paired_bootstrap(
+            a, b, labels, 200, seed=1, groups=names)
+        assert paired_bootstrap(b, a[:1], labels, 200, seed=1, cache=cache) == paired_bootstrap(
+            b, a[:1], labels, 200, seed=1)
+        assert paired_average_bootstrap(cut, 200, seed=1, cache=cache) == paired_average_bootstrap(cut, 200, seed=1)
+        independent = [item[:3] for item in cut]
+        assert paired_average_bootstrap(independent, 200, seed=1, cache=cache) == paired_average_bootstrap(
+            independent, 200, seed=1)

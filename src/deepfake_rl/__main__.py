@@ -25,7 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     page.add_argument("--results", default="results", help="the results tree (default: results)")
     page.add_argument("--out", default="docs/results.md", help="the page to write (default: docs/results.md)")
     page.add_argument("--readme", help="also paste the page's main part into this README between its markers")
-    page.add_argument("--in-domain-set", help="test set of the in-domain findings (default: the first one)")
+    page.add_argument("--in-domain-set", help="column of the in-domain findings (default: avg:in_domain where tested, "
+                      "else the first in-domain set)")
     compare = commands.add_parser("compare-runs", help="two results trees: environment, per-run EER and paired-test "
                                    "verdicts that differ (exit 1 if a verdict differs)")
     compare.add_argument("first", help="a results/ folder")

@@ -10,7 +10,7 @@ luck of which utterances are in a test set, and how much the luck of the trainin
   (the out-of-domain stand-ins) this is exactly the utterance bootstrap, draw for draw.
 * ``seed_interval``: mean over seeds with a Student-t interval (mean +- t_{k-1} s / sqrt(k)) over the k
   seeds' EERs: the training-seed uncertainty Table 1's seed means carry.
-* ``paired_bootstrap``: two methods on the same test set, the same resampled utterances for both. The
+* ``paired_bootstrap``: two methods on the same test set, the same resampled recordings for both. The
   statistic is the one Table 1 prints: each method's EER averaged over its seeds (every seed scored on the
   resampled recordings). Averaging each utterance's score over seeds was rejected (it evaluates a seed
   ensemble, whose EER is not the table's), and so was pooling all seeds' trials into one DET curve (seeds
@@ -25,7 +25,8 @@ so 1000 resamples of 10k utterances take seconds (tests/test_uncertainty.py time
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,6 +138,52 @@ def weighted_eers(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) -
     return (miss[rows, closest] + false_alarm[rows, closest]) / 2.0
 
 
+def _digest(*arrays: np.ndarray | None) -> str:
+    """A short key for the contents of arrays (None counts as an empty array)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for array in arrays:
+        array = np.asarray([] if array is None else array)
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+class ResampleCache:
+    """Each score vector's EER on every resample, computed once per resampling scheme: the resamples of a test
+    set are the same for every run (same seed, same recordings), so one run's vector serves its interval and
+    every paired test and average it is in. Results are those of computing each afresh, bit for bit."""
+
+    def __init__(self) -> None:
+        self._weights: dict[tuple, list[np.ndarray]] = {}
+        self._eers: dict[tuple, np.ndarray] = {}
+
+    def weights(self, key: tuple, make: Callable[[], Iterable[np.ndarray]]) -> list[np.ndarray]:
+        if key not in self._weights:
+            self._weights[key] = list(make())
+        return self._weights[key]
+
+    def eers(self, row: np.ndarray, labels: np.ndarray, key: tuple,
+             make: Callable[[], Iterable[np.ndarray]]) -> np.ndarray:
+        """EER of `row` on each resample of the scheme `key` (weight blocks from `make`)."""
+        entry = (key, _digest(row, labels))
+        if entry not in self._eers:
+            self._eers[entry] = np.concatenate([weighted_eers(row, labels, w) for w in self.weights(key, make)])
+        return self._eers[entry]
+
+
+def _stratified_eers(row: np.ndarray, labels: np.ndarray, n_resamples: int, seed: int, groups: np.ndarray | None,
+                     cache: ResampleCache | None) -> np.ndarray:
+    """EER of one score vector on each stratified resample (memoised in `cache` when given)."""
+    def make() -> Iterator[np.ndarray]:
+        return stratified_weights(labels, n_resamples, seed, groups)
+
+    if cache is None:
+        return np.concatenate([weighted_eers(row, labels, w) for w in make()])
+    key = ("stratified", _digest(labels, None if groups is None else np.asarray(groups).astype(str)), n_resamples,
+           seed)
+    return cache.eers(row, labels, key, make)
+
+
 def _percentile(values: np.ndarray, confidence: float) -> tuple[float, float]:
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
@@ -146,11 +193,11 @@ def _percentile(values: np.ndarray, confidence: float) -> tuple[float, float]:
 
 
 def bootstrap_eer(scores: np.ndarray, labels: np.ndarray, n_resamples: int = 1000, confidence: float = 0.95,
-                  seed: int = 0, groups: np.ndarray | None = None) -> Interval:
+                  seed: int = 0, groups: np.ndarray | None = None, cache: ResampleCache | None = None) -> Interval:
     """EER of one run on one test set with a stratified percentile-bootstrap interval (over the recordings
     `groups` names, else over utterances)."""
-    resampled = np.concatenate([weighted_eers(scores, labels, w)
-                                for w in stratified_weights(labels, n_resamples, seed, groups)])
+    resampled = _stratified_eers(np.asarray(scores, dtype=np.float64), _labels(labels), n_resamples, seed, groups,
+                                 cache)
     unit = "utterances" if groups is None else "recordings"
     return Interval(eer_from_labels(scores, labels), *_percentile(resampled, confidence), confidence,
                     f"stratified percentile bootstrap over {unit}")
@@ -166,22 +213,25 @@ def seed_interval(values: Sequence[float], confidence: float = 0.95) -> Interval
     return Interval(mean, float(mean - half), float(mean + half), confidence, "t interval over seeds")
 
 
+def _seed_mean_eer(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Table 1's value: the EER of each seed's scores (rows), averaged over seeds."""
+    return float(np.mean([eer_from_labels(row, labels) for row in np.atleast_2d(scores)]))
+
+
 def _paired_resamples(scores_a: np.ndarray, scores_b: np.ndarray, labels: np.ndarray, n_resamples: int,
-                      seed: int, groups: np.ndarray | None = None) -> tuple[float, float, np.ndarray]:
+                      seed: int, groups: np.ndarray | None = None, cache: ResampleCache | None = None
+                      ) -> tuple[float, float, np.ndarray]:
     """Seed-mean EER of a and of b on the utterances, and the n_resamples bootstrap values of their difference."""
     scores_a, scores_b = np.atleast_2d(scores_a), np.atleast_2d(scores_b)
     labels = _labels(labels)
     if scores_a.shape[1] != labels.size or scores_b.shape[1] != labels.size:
         raise ValueError(f"scores {scores_a.shape} and {scores_b.shape} do not match {labels.size} labels")
 
-    def seed_mean(scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        return np.mean([weighted_eers(row, labels, weights) for row in scores], axis=0)
+    def seed_mean(scores: np.ndarray) -> np.ndarray:
+        return np.mean([_stratified_eers(row, labels, n_resamples, seed, groups, cache) for row in scores], axis=0)
 
-    eer_a = float(np.mean([eer_from_labels(row, labels) for row in scores_a]))
-    eer_b = float(np.mean([eer_from_labels(row, labels) for row in scores_b]))
-    resampled = np.concatenate([seed_mean(scores_a, w) - seed_mean(scores_b, w)
-                                for w in stratified_weights(labels, n_resamples, seed, groups)])
-    return eer_a, eer_b, resampled
+    return (_seed_mean_eer(scores_a, labels), _seed_mean_eer(scores_b, labels),
+            seed_mean(scores_a) - seed_mean(scores_b))
 
 
 def _paired_test(eer_a: float, eer_b: float, resampled: np.ndarray, confidence: float) -> PairedTest:
@@ -193,10 +243,12 @@ def _paired_test(eer_a: float, eer_b: float, resampled: np.ndarray, confidence: 
 
 
 def paired_bootstrap(scores_a: np.ndarray, scores_b: np.ndarray, labels: np.ndarray, n_resamples: int = 1000,
-                     confidence: float = 0.95, seed: int = 0, groups: np.ndarray | None = None) -> PairedTest:
+                     confidence: float = 0.95, seed: int = 0, groups: np.ndarray | None = None,
+                     cache: ResampleCache | None = None) -> PairedTest:
     """Paired bootstrap of seed-mean EER(a) - EER(b); scores_* are [n_seeds, n] (or [n]) on the same utterances,
     resampled by recording when `groups` gives each utterance's recording."""
-    return _paired_test(*_paired_resamples(scores_a, scores_b, labels, n_resamples, seed, groups), confidence)
+    return _paired_test(*_paired_resamples(scores_a, scores_b, labels, n_resamples, seed, groups, cache),
+                        confidence)
 
 
 def _share_recordings(sets: Sequence[tuple[np.ndarray, ...]]) -> bool:
@@ -207,8 +259,8 @@ def _share_recordings(sets: Sequence[tuple[np.ndarray, ...]]) -> bool:
     return sum(map(len, names)) > len(set().union(*names))
 
 
-def _joint_resamples(sets: Sequence[tuple[np.ndarray, ...]], n_resamples: int, seed: int
-                     ) -> tuple[float, float, np.ndarray]:
+def _joint_resamples(sets: Sequence[tuple[np.ndarray, ...]], n_resamples: int, seed: int,
+                     cache: ResampleCache | None = None) -> tuple[float, float, np.ndarray]:
     """`_paired_resamples` of the average over sets cut from the same recordings: one draw of the recordings
     (stratified by class over all the sets' recordings) weights every set's segments of a recording alike."""
     label_of: dict[str, int] = {}
@@ -217,23 +269,30 @@ def _joint_resamples(sets: Sequence[tuple[np.ndarray, ...]], n_resamples: int, s
             if label_of.setdefault(name, label) != label:
                 raise ValueError(f"recording {name!r} is real in one test set and fake in another")
     union = sorted(label_of)
+    union_labels = np.array([label_of[name] for name in union])
     column = {name: index for index, name in enumerate(union)}
-    positions = [np.array([column[name] for name in np.asarray(names).tolist()]) for *_, names in sets]
-    eer_a = float(np.mean([np.mean([eer_from_labels(row, labels) for row in np.atleast_2d(a)])
-                           for a, _, labels, _ in sets]))
-    eer_b = float(np.mean([np.mean([eer_from_labels(row, labels) for row in np.atleast_2d(b)])
-                           for _, b, labels, _ in sets]))
-    differences = []
-    for drawn in stratified_weights(np.array([label_of[name] for name in union]), n_resamples, seed):
-        per_set = [np.mean([weighted_eers(row, labels, drawn[:, where]) for row in np.atleast_2d(a)], axis=0)
-                   - np.mean([weighted_eers(row, labels, drawn[:, where]) for row in np.atleast_2d(b)], axis=0)
-                   for (a, b, labels, _), where in zip(sets, positions)]
-        differences.append(np.mean(per_set, axis=0))
-    return eer_a, eer_b, np.concatenate(differences)
+    cache = cache or ResampleCache()
+    union_key = ("joint", _digest(np.array(union), union_labels), n_resamples, seed)
+    drawn = cache.weights(union_key, lambda: stratified_weights(union_labels, n_resamples, seed))
+
+    def seed_mean(scores: np.ndarray, labels: np.ndarray, where: np.ndarray) -> np.ndarray:
+        key = (*union_key, _digest(where))
+        return np.mean([cache.eers(row, labels, key, lambda: [block[:, where] for block in drawn])
+                        for row in np.atleast_2d(scores)], axis=0)
+
+    per_set = []
+    for a, b, labels, names in sets:
+        where = np.array([column[name] for name in np.asarray(names).tolist()])
+        labels = _labels(labels)
+        per_set.append(seed_mean(a, labels, where) - seed_mean(b, labels, where))
+    eer_a = float(np.mean([_seed_mean_eer(a, labels) for a, _, labels, _ in sets]))
+    eer_b = float(np.mean([_seed_mean_eer(b, labels) for _, b, labels, _ in sets]))
+    return eer_a, eer_b, np.mean(per_set, axis=0)
 
 
 def paired_average_bootstrap(sets: Sequence[tuple[np.ndarray, ...]], n_resamples: int = 1000,
-                             confidence: float = 0.95, seed: int = 0) -> PairedTest:
+                             confidence: float = 0.95, seed: int = 0, cache: ResampleCache | None = None
+                             ) -> PairedTest:
     """Paired bootstrap of the difference of two methods' EERs averaged over several test sets (a Table 1
     average column). `sets` holds (scores_a, scores_b, labels[, recordings]) per test set. Sets that share
     recordings (the five DFE24 columns, segmentations of the same recordings) are resampled together: one
@@ -243,8 +302,9 @@ def paired_average_bootstrap(sets: Sequence[tuple[np.ndarray, ...]], n_resamples
     if not sets:
         raise ValueError("an average needs at least one test set")
     if _share_recordings(sets):
-        return _paired_test(*_joint_resamples(sets, n_resamples, seed), confidence)
-    parts = [_paired_resamples(*item[:3], n_resamples, seed + index, *item[3:]) for index, item in enumerate(sets)]
+        return _paired_test(*_joint_resamples(sets, n_resamples, seed, cache), confidence)
+    parts = [_paired_resamples(*item[:3], n_resamples, seed + index, item[3] if len(item) > 3 else None, cache)
+             for index, item in enumerate(sets)]
     eer_a, eer_b, resampled = (np.mean(values, axis=0) for values in zip(*parts))
     return _paired_test(float(eer_a), float(eer_b), resampled, confidence)
 
@@ -306,7 +366,8 @@ def _resampled_counts(labels: np.ndarray, groups: np.ndarray | None) -> tuple[in
 
 
 def eer_intervals(score_files: Sequence[str | Path], n_resamples: int = 1000, confidence: float = 0.95,
-                  seed: int = 0, recordings: Recordings | None = None) -> pd.DataFrame:
+                  seed: int = 0, recordings: Recordings | None = None,
+                  cache: ResampleCache | None = None) -> pd.DataFrame:
     """Per run x test set: model, method, seed, dataset, eer, eer_low, eer_high (NaN when a class is missing),
     the unit resampled (recordings where `recordings` maps the set's utterances to them, else utterances)
     and how many of them each class has."""
@@ -317,7 +378,7 @@ def eer_intervals(score_files: Sequence[str | Path], n_resamples: int = 1000, co
         groups = _groups(recordings, run["dataset"], frame["ID"].astype(str).tolist(), str(path))
         labels = frame["label"].to_numpy()
         try:
-            interval = bootstrap_eer(frame["score"].to_numpy(), labels, n_resamples, confidence, seed, groups)
+            interval = bootstrap_eer(frame["score"].to_numpy(), labels, n_resamples, confidence, seed, groups, cache)
             values = (interval.estimate, interval.low, interval.high)
         except UndefinedMetricError:
             values = (float("nan"),) * 3
@@ -366,7 +427,7 @@ def _paired_record(model: str, dataset: str, pair: tuple[str, str], seeds: tuple
 def paired_tests(score_files: Sequence[str | Path], comparisons: Sequence[tuple[str, str]],
                  n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0,
                  averages: Mapping[str, Sequence[str]] | None = None,
-                 recordings: Recordings | None = None) -> pd.DataFrame:
+                 recordings: Recordings | None = None, cache: ResampleCache | None = None) -> pd.DataFrame:
     """Per model x test set x (method_a, method_b) with both methods present: the paired bootstrap test (over
     recordings where `recordings` maps the set's utterances). For each entry name -> test sets of `averages`,
     one more row per model and pair, dataset "avg:<name>": the test of the difference of the averages over
@@ -381,7 +442,7 @@ def paired_tests(score_files: Sequence[str | Path], comparisons: Sequence[tuple[
                 if found is None:
                     continue
                 try:
-                    test = paired_bootstrap(*found[:3], n_resamples, confidence, seed, found[3])
+                    test = paired_bootstrap(*found[:3], n_resamples, confidence, seed, found[3], cache)
                 except UndefinedMetricError:
                     continue
                 per_set[(dataset, *pair)] = found
@@ -391,7 +452,7 @@ def paired_tests(score_files: Sequence[str | Path], comparisons: Sequence[tuple[
                 found = [per_set.get((dataset, *pair)) for dataset in datasets]
                 if not datasets or any(item is None for item in found):
                     continue
-                test = paired_average_bootstrap([item[:4] for item in found], n_resamples, confidence, seed)
+                test = paired_average_bootstrap([item[:4] for item in found], n_resamples, confidence, seed, cache)
                 records.append(_paired_record(model, f"avg:{name}", pair, found[0][4:], test))
     return pd.DataFrame(records, columns=PAIRED_COLUMNS)
 
@@ -403,9 +464,10 @@ def uncertainty_stage(score_files: Sequence[str | Path], comparisons: Sequence[t
                       recordings: Recordings | None = None) -> None:
     """Writes the per-run bootstrap intervals, the across-seed intervals and the paired tests (CSV, atomically);
     `recordings` (``store_recordings``) makes every bootstrap resample recordings instead of utterances."""
-    intervals = eer_intervals(score_files, n_resamples, confidence, seed, recordings)
+    cache = ResampleCache()   # a run's resampled EERs serve its interval and all its paired tests
+    intervals = eer_intervals(score_files, n_resamples, confidence, seed, recordings, cache)
     outputs = ((intervals, intervals_csv), (seed_intervals(intervals, confidence), seeds_csv),
-               (paired_tests(score_files, comparisons, n_resamples, confidence, seed, averages, recordings),
+               (paired_tests(score_files, comparisons, n_resamples, confidence, seed, averages, recordings, cache),
                 paired_csv))
     for frame, path in outputs:
         with atomic_path(path) as temporary:

@@ -170,7 +170,7 @@ def _environment(job: Any) -> None:
 def _results_page(job: Any) -> None:
     from deepfake_rl.results_page import write_results_page
 
-    write_results_page(Path(job.input.environment).parent, job.output[0], in_domain_set=job.params.in_domain_set)
+    write_results_page(Path(job.input.environment).parent, job.output[0])  # findings: the page's default columns
 
 
 def _import_domain(job: Any) -> None:
