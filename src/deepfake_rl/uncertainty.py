@@ -89,8 +89,8 @@ def _class_groups(labels: np.ndarray, groups: np.ndarray | None) -> list[tuple[n
 
 def stratified_weights(labels: np.ndarray, n_resamples: int, seed: int,
                        groups: np.ndarray | None = None) -> Iterator[np.ndarray]:
-    """Blocks [<=CHUNK, n] of bootstrap multiplicities: in each class its recordings (`groups`: one index per
-    utterance; None = every utterance its own recording) are drawn with replacement as many times as the class
+    """Blocks [<=CHUNK, n] of bootstrap multiplicities: in each class its recordings (`groups`: each utterance's
+    recording, a name or index; None = every utterance its own recording) are drawn with replacement as many times as the class
     has recordings, and each utterance gets the multiplicity of its recording."""
     labels = _labels(labels)
     rng = np.random.default_rng(seed)
@@ -174,14 +174,10 @@ class ResampleCache:
 def _stratified_eers(row: np.ndarray, labels: np.ndarray, n_resamples: int, seed: int, groups: np.ndarray | None,
                      cache: ResampleCache | None) -> np.ndarray:
     """EER of one score vector on each stratified resample (memoised in `cache` when given)."""
-    def make() -> Iterator[np.ndarray]:
-        return stratified_weights(labels, n_resamples, seed, groups)
-
-    if cache is None:
-        return np.concatenate([weighted_eers(row, labels, w) for w in make()])
     key = ("stratified", _digest(labels, None if groups is None else np.asarray(groups).astype(str)), n_resamples,
            seed)
-    return cache.eers(row, labels, key, make)
+    return (cache or ResampleCache()).eers(row, labels, key,
+                                           lambda: stratified_weights(labels, n_resamples, seed, groups))
 
 
 def _percentile(values: np.ndarray, confidence: float) -> tuple[float, float]:
