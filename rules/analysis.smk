@@ -8,6 +8,13 @@ def all_embeddings():
             for model, method in grid() for seed in seeds(method) for dataset in scored_set_names()]
 
 
+def recording_stores():
+    """The test sets' stores (each segment's recording) where the bootstrap draws recordings, the schema's
+    default; none where it draws utterances."""
+    by_recording = config.get("uncertainty", {}).get("resample", "recordings") == "recordings"
+    return [store_path(dataset) for dataset in test_set_names()] if by_recording else []
+
+
 ANALYSIS_CODE = src("tables.py", "metrics.py")
 
 
@@ -32,7 +39,7 @@ rule uncertainty:
     """Bootstrap EER intervals per run x test set, intervals over seeds, paired tests between methods."""
     input:
         scores=all_scores(),
-        stores=[store_path(dataset) for dataset in test_set_names()],  # each segment's recording
+        stores=recording_stores(),
         code=ANALYSIS_CODE + src("uncertainty.py", "data/store.py"),
     output:
         intervals="results/eer_intervals.csv",

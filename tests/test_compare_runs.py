@@ -112,3 +112,19 @@ def test_sets_count_as_the_same_corpus_only_where_both_runs_agree(tmp_path):
     second = {"corpus_hashes": {"domains": {"add23": "a", "itw": "b", "dfe24": "y"},
                                 "datasets": {"add23": "add23", "itw": "dfe24"}}}
     assert list(same_corpus_sets(sets, first, second)) == [True, False, False]
+
+
+def test_runs_whose_bootstrap_drew_other_units_are_flagged(tmp_path):
+    first = results_tree(tmp_path / "a", [0.10, 0.20], [0.01, 0.5])
+    second = results_tree(tmp_path / "b", [0.10, 0.20], [0.01, 0.5])
+    pd.DataFrame({"dataset": ["add23", "itw"]}).to_csv(first / "eer_intervals.csv", index=False)  # before 99a1303
+    pd.DataFrame({"dataset": ["add23", "itw"], "resampled": ["recordings", "utterances"]}).to_csv(
+        second / "eer_intervals.csv", index=False)
+    report, _ = compare_runs(first, second)
+    assert "WARNING: the bootstrap resampled other units in A and B for add23 (utterances vs recordings)" in report
+    assert "itw (" not in report                                             # drew utterances in both
+    pd.DataFrame({"dataset": ["add23", "itw"], "resampled": ["utterances", "utterances"]}).to_csv(
+        second / "eer_intervals.csv", index=False)
+    assert "WARNING" not in compare_runs(first, second)[0]
+    (second / "eer_intervals.csv").unlink()                                    # nothing to compare: no warning
+    assert "WARNING" not in compare_runs(first, second)[0]

@@ -189,8 +189,13 @@ def test_stage_aligns_by_id_and_writes_three_tables(tmp_path):
             path = tmp_path / "runs" / "m" / method / f"seed{seed}" / "scores" / "dv.csv"
             write_scores(path, [ids[i] for i in order], labels[order], noisy[order])
             files.append(path)
-    aligned_ids, aligned_labels, matrix = aligned_scores(files)
-    assert matrix.shape == (4, 120)
+    read = {}
+    aligned_ids, aligned_labels, matrix = aligned_scores(files, read)
+    assert matrix.shape == (4, 120) and set(read) == {str(path) for path in files}
+    first = files[0].read_bytes()
+    files[0].write_text("not read again")           # the pairs a file is in share its one reading
+    assert np.array_equal(aligned_scores(files[:2], read)[2], matrix[:2])
+    files[0].write_bytes(first)
     position = [ids.index(i) for i in aligned_ids]
     assert np.array_equal(aligned_labels, labels[position])
     assert np.allclose(matrix[0], (scores + np.random.default_rng(0).normal(size=120))[position])

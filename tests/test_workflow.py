@@ -29,10 +29,10 @@ def job_counts(output: str) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.MULTILINE)}
 
 
-def job_outputs(output: str, rule: str) -> list[list[str]]:
-    """The output files of each job of `rule` in a dry run's job listing."""
+def job_files(output: str, rule: str, field: str = "output") -> list[list[str]]:
+    """The files of `field` (output or input) of each job of `rule` in a dry run's job listing."""
     blocks = re.findall(rf"^rule {rule}:\n(.*?)(?=^\S|\Z)", output, re.MULTILINE | re.DOTALL)
-    return [re.search(r"^\s+output: (.+)$", block, re.MULTILINE).group(1).split(", ") for block in blocks]
+    return [re.search(rf"^\s+{field}: (.+)$", block, re.MULTILINE).group(1).split(", ") for block in blocks]
 
 
 def test_dry_run_of_default_target_lists_every_stage(tmp_path):
@@ -47,7 +47,7 @@ def test_dry_run_of_default_target_lists_every_stage(tmp_path):
     starts = {tuple(path.split("/")[2:4]) for path in re.findall(r"data/features/[^,\s]+", dry)}
     assert counts["feature_cache"] == counts["feature_cache_tests"] == len(starts) > 0
     finetune = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))["finetune"]
-    for outputs in job_outputs(dry, "feature_cache"):
+    for outputs in job_files(dry, "feature_cache"):
         assert sorted(Path(path).stem for path in outputs) == sorted([finetune["train_set"], finetune["valid_set"]])
     runs = set(re.findall(r"results/runs/(\w+/\w+/seed\d+)/model\.safetensors", dry))
     assert counts["finetune"] == len(runs) > 0
@@ -79,3 +79,15 @@ def test_tiny_data_stages_build_then_nothing_to_do_then_one_segmentation_reruns(
     assert re.findall(r"^\s+output: (.+)$", dry, re.MULTILINE) == \
         ["data/stores/dfe24_4s.h5, data/stores/dfe24_4s.skipped.csv"]   # the store and its skip report
     shutil.rmtree(tmp_path / ".snakemake", ignore_errors=True)
+
+
+def test_uncertainty_reads_the_stores_only_when_it_draws_recordings(tmp_path):
+    target = "results/significance.csv"
+    stores = {path for path in job_files(snakemake(tmp_path, "-n", target).stdout, "uncertainty", "input")[0]
+              if path.startswith("data/stores/")}
+    groups = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))["test_sets"]
+    assert stores == {f"data/stores/{name}.h5" for group in groups.values() for name in group}
+    overlay = tmp_path / "utterances.yaml"
+    overlay.write_text("uncertainty: {resample: utterances}\n")
+    dry = snakemake(tmp_path, "-n", target, "--configfile", str(REPO / "config" / "config.yaml"), str(overlay)).stdout
+    assert not [path for path in job_files(dry, "uncertainty", "input")[0] if path.startswith("data/stores/")]

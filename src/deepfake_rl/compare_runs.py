@@ -122,6 +122,31 @@ def movement_by_model(runs: pd.DataFrame) -> list[str]:
     return lines
 
 
+def resampled_units(root: Path) -> dict[str, str]:
+    """Test set -> the unit its bootstrap drew ("recordings" or "utterances"), from the run's
+    eer_intervals.csv; tables made before 99a1303 have no `resampled` column and drew utterances.
+    Empty when the run has no intervals table."""
+    path = root / "eer_intervals.csv"
+    if not path.is_file():
+        return {}
+    intervals = pd.read_csv(path)
+    if "resampled" not in intervals:
+        return dict.fromkeys(intervals["dataset"].unique(), "utterances")
+    return intervals.groupby("dataset", sort=False)["resampled"].first().to_dict()
+
+
+def resampling_difference(first: Path, second: Path) -> list[str]:
+    """A warning when the two runs' paired tests drew different units for some test set: their verdicts
+    then differ by the analysis as well as by the models, and the older tree should be rerun first."""
+    units = [resampled_units(root) for root in (first, second)]
+    differing = [name for name in units[0] if name in units[1] and units[0][name] != units[1][name]]
+    if not differing:
+        return []
+    shown = ", ".join(f"{name} ({units[0][name]} vs {units[1][name]})" for name in differing)
+    return [f"WARNING: the bootstrap resampled other units in A and B for {shown}: verdict changes below mix the "
+            "analysis with the models; rerun `snakemake` in the older tree first (only `uncertainty` reruns)"]
+
+
 def compare_runs(first: str | Path, second: str | Path, alpha: float = ALPHA) -> tuple[str, int]:
     """A plain-text report and the number of paired tests whose verdict differs."""
     first, second = Path(first), Path(second)
@@ -149,6 +174,7 @@ def compare_runs(first: str | Path, second: str | Path, alpha: float = ALPHA) ->
                      "or every domain differs)")
     tests = pd.read_csv(first / "significance.csv").merge(pd.read_csv(second / "significance.csv"),
                                                            on=TEST_KEYS, suffixes=("_a", "_b"))
+    lines += resampling_difference(first, second)
     tests["verdict_a"] = verdict(tests["difference_a"], tests["p_value_a"], alpha)
     tests["verdict_b"] = verdict(tests["difference_b"], tests["p_value_b"], alpha)
     changed = tests[tests["verdict_a"] != tests["verdict_b"]]

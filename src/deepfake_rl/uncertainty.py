@@ -311,9 +311,16 @@ def _parse(path: str | Path) -> dict:
     return {**run_keys(path, SCORES), "path": str(path)}
 
 
-def aligned_scores(paths: Sequence[str | Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(ids, labels, scores [len(paths), n]) of score CSVs of the same utterances, rows in the first file's order."""
-    frames = [pd.read_csv(path).set_index("ID") for path in paths]
+def aligned_scores(paths: Sequence[str | Path], read: dict[str, pd.DataFrame] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ids, labels, scores [len(paths), n]) of score CSVs of the same utterances, rows in the first file's order.
+    `read`: files already read (path -> table by ID), filled as files are read, so that the many pairs a run
+    is tested in read its file once."""
+    read = {} if read is None else read
+    for path in paths:
+        if str(path) not in read:
+            read[str(path)] = pd.read_csv(path).set_index("ID")
+    frames = [read[str(path)] for path in paths]
     ids = frames[0].index
     rows = []
     for path, frame in zip(paths, frames):
@@ -400,7 +407,8 @@ PAIRED_COLUMNS = ["model", "dataset", "method_a", "method_b", "n_seeds_a", "n_se
                   "difference", "low", "high", "p_value"]
 
 
-def _method_scores(group: pd.DataFrame, method_a: str, method_b: str, recordings: Recordings | None
+def _method_scores(group: pd.DataFrame, method_a: str, method_b: str, recordings: Recordings | None,
+                   read: dict[str, pd.DataFrame] | None = None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, int, int] | None:
     """(scores_a [seeds, n], scores_b [seeds, n], labels, recording indices or None, seeds_a, seeds_b) of one
     test set, None if a method lacks it."""
@@ -408,7 +416,7 @@ def _method_scores(group: pd.DataFrame, method_a: str, method_b: str, recordings
     paths_b = group.loc[group["method"] == method_b].sort_values("seed")["path"].tolist()
     if not paths_a or not paths_b:
         return None
-    ids, labels, scores = aligned_scores(paths_a + paths_b)
+    ids, labels, scores = aligned_scores(paths_a + paths_b, read)
     groups = _groups(recordings, group["dataset"].iloc[0], [str(i) for i in ids], paths_a[0])
     return scores[:len(paths_a)], scores[len(paths_a):], labels, groups, len(paths_a), len(paths_b)
 
@@ -430,11 +438,12 @@ def paired_tests(score_files: Sequence[str | Path], comparisons: Sequence[tuple[
     those sets (``paired_average_bootstrap``), when both methods have all."""
     runs = pd.DataFrame([_parse(path) for path in score_files])
     records = []
+    read: dict[str, pd.DataFrame] = {}     # each score file read once for all the pairs it is in
     for model, by_model in runs.groupby("model", sort=False):
         per_set: dict[tuple[str, str, str], tuple] = {}
         for dataset, group in by_model.groupby("dataset", sort=False):
             for pair in comparisons:
-                found = _method_scores(group, *pair, recordings)
+                found = _method_scores(group, *pair, recordings, read)
                 if found is None:
                     continue
                 try:

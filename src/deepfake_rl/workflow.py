@@ -126,8 +126,8 @@ def _uncertainty(job: Any) -> None:
     settings = dict(job.params.settings)
     comparisons = [tuple(pair) for pair in settings.pop("comparisons", [])]
     averages = {name: list(job.params.test_sets[name]) for name in settings.pop("averages", [])}
-    by_recording = settings.pop("resample", "recordings") == "recordings"
-    recordings = store_recordings(list(job.input.stores)) if by_recording else None
+    settings.pop("resample", None)   # the rule gives the stores exactly when recordings are drawn
+    recordings = store_recordings(list(job.input.stores)) if job.input.stores else None
     uncertainty_stage(list(job.input.scores), comparisons, job.output.intervals, job.output.seeds,
                       job.output.significance, averages=averages, recordings=recordings, **settings)
 
