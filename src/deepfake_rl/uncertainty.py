@@ -311,16 +311,21 @@ def _parse(path: str | Path) -> dict:
     return {**run_keys(path, SCORES), "path": str(path)}
 
 
+def _read_scores(path: str | Path, read: dict[str, pd.DataFrame] | None) -> pd.DataFrame:
+    """A score CSV as a table by ID, read once when `read` (path -> table) is shared between callers."""
+    if read is None:
+        return pd.read_csv(path).set_index("ID")
+    if str(path) not in read:
+        read[str(path)] = pd.read_csv(path).set_index("ID")
+    return read[str(path)]
+
+
 def aligned_scores(paths: Sequence[str | Path], read: dict[str, pd.DataFrame] | None = None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(ids, labels, scores [len(paths), n]) of score CSVs of the same utterances, rows in the first file's order.
     `read`: files already read (path -> table by ID), filled as files are read, so that the many pairs a run
     is tested in read its file once."""
-    read = {} if read is None else read
-    for path in paths:
-        if str(path) not in read:
-            read[str(path)] = pd.read_csv(path).set_index("ID")
-    frames = [read[str(path)] for path in paths]
+    frames = [_read_scores(path, read) for path in paths]
     ids = frames[0].index
     rows = []
     for path, frame in zip(paths, frames):
@@ -370,15 +375,15 @@ def _resampled_counts(labels: np.ndarray, groups: np.ndarray | None) -> tuple[in
 
 def eer_intervals(score_files: Sequence[str | Path], n_resamples: int = 1000, confidence: float = 0.95,
                   seed: int = 0, recordings: Recordings | None = None,
-                  cache: ResampleCache | None = None) -> pd.DataFrame:
+                  cache: ResampleCache | None = None, read: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
     """Per run x test set: model, method, seed, dataset, eer, eer_low, eer_high (NaN when a class is missing),
     the unit resampled (recordings where `recordings` maps the set's utterances to them, else utterances)
     and how many of them each class has."""
     records = []
     for path in score_files:
         run = _parse(path)
-        frame = pd.read_csv(path)
-        groups = _groups(recordings, run["dataset"], frame["ID"].astype(str).tolist(), str(path))
+        frame = _read_scores(path, read)
+        groups = _groups(recordings, run["dataset"], frame.index.astype(str).tolist(), str(path))
         labels = frame["label"].to_numpy()
         try:
             interval = bootstrap_eer(frame["score"].to_numpy(), labels, n_resamples, confidence, seed, groups, cache)
@@ -431,14 +436,15 @@ def _paired_record(model: str, dataset: str, pair: tuple[str, str], seeds: tuple
 def paired_tests(score_files: Sequence[str | Path], comparisons: Sequence[tuple[str, str]],
                  n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0,
                  averages: Mapping[str, Sequence[str]] | None = None,
-                 recordings: Recordings | None = None, cache: ResampleCache | None = None) -> pd.DataFrame:
+                 recordings: Recordings | None = None, cache: ResampleCache | None = None,
+                 read: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
     """Per model x test set x (method_a, method_b) with both methods present: the paired bootstrap test (over
     recordings where `recordings` maps the set's utterances). For each entry name -> test sets of `averages`,
     one more row per model and pair, dataset "avg:<name>": the test of the difference of the averages over
     those sets (``paired_average_bootstrap``), when both methods have all."""
     runs = pd.DataFrame([_parse(path) for path in score_files])
     records = []
-    read: dict[str, pd.DataFrame] = {}     # each score file read once for all the pairs it is in
+    read = {} if read is None else read     # each score file read once for all the pairs it is in
     for model, by_model in runs.groupby("model", sort=False):
         per_set: dict[tuple[str, str, str], tuple] = {}
         for dataset, group in by_model.groupby("dataset", sort=False):
@@ -470,9 +476,10 @@ def uncertainty_stage(score_files: Sequence[str | Path], comparisons: Sequence[t
     """Writes the per-run bootstrap intervals, the across-seed intervals and the paired tests (CSV, atomically);
     `recordings` (``store_recordings``) makes every bootstrap resample recordings instead of utterances."""
     cache = ResampleCache()   # a run's resampled EERs serve its interval and all its paired tests
-    intervals = eer_intervals(score_files, n_resamples, confidence, seed, recordings, cache)
+    read: dict[str, pd.DataFrame] = {}   # and each score file is read once for both
+    intervals = eer_intervals(score_files, n_resamples, confidence, seed, recordings, cache, read)
     outputs = ((intervals, intervals_csv), (seed_intervals(intervals, confidence), seeds_csv),
-               (paired_tests(score_files, comparisons, n_resamples, confidence, seed, averages, recordings, cache),
+               (paired_tests(score_files, comparisons, n_resamples, confidence, seed, averages, recordings, cache, read),
                 paired_csv))
     for frame, path in outputs:
         with atomic_path(path) as temporary:
